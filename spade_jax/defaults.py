@@ -1,0 +1,63 @@
+"""Base configuration: the official SPADE defaults (NVlabs/SPADE train options), grouped.
+
+Field names keep the official option names (`ngf`, `norm_G`, `label_nc`, `lambda_feat`, ...) so that an
+official `opt.txt` converts one to one (see `spade_jax.official.options`). Dataset configs import this
+file and override what the official dataset setters override.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.total_steps = 100_000
+  c.batch_size = 16  # global batch (all devices, all hosts)
+  c.dtype = "float32"  # compute dtype: float32 | bfloat16 (params and optimizer stay float32)
+
+  # ----- model (official names) -----
+  m = c.model = ml_collections.ConfigDict()
+  m.norm = "spade"  # modulation variant: spade | (later: clade, clade_icpe, sean, batch, instance, group)
+  m.ngf = 64
+  m.ndf = 64
+  m.norm_G = "spectralspadesyncbatch3x3"
+  m.norm_D = "spectralinstance"
+  m.norm_E = "spectralinstance"
+  m.num_upsampling_layers = "normal"  # normal | more | most
+  m.use_vae = False
+  m.z_dim = 256
+  m.num_D = 2
+  m.n_layers_D = 4
+  m.nhidden = 128  # SPADE hidden width (hard-coded 128 in the official code)
+  m.output_nc = 3
+  m.init_type = "xavier"
+  m.init_variance = 0.02
+  m.no_ganFeat_loss = False  # D returns intermediate features unless this is set
+
+  # ----- data -----
+  d = c.data = ml_collections.ConfigDict()
+  d.name = "synthetic"
+  d.data_dir = ""
+  d.label_nc = 182
+  d.contain_dontcare_label = False
+  d.no_instance = False
+  d.crop_size = 256
+  d.load_size = 286
+  d.aspect_ratio = 1.0
+  d.preprocess_mode = "resize_and_crop"
+  d.no_flip = False
+
+  # ----- training (official names) -----
+  t = c.train = ml_collections.ConfigDict()
+  t.gan_mode = "hinge"  # hinge | ls | original | w
+  t.lr = 0.0002
+  t.beta1 = 0.0
+  t.beta2 = 0.9
+  t.no_TTUR = False
+  t.lambda_feat = 10.0
+  t.lambda_vgg = 10.0
+  t.lambda_kld = 0.05
+  t.no_vgg_loss = False
+  t.vgg_weights = ""  # path to torchvision vgg19 state dict (.pth) or converted .npz
+  t.niter_decay_steps = 0  # linear lr decay over the last N steps (0 = constant lr, official default)
+  return c

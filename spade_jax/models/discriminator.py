@@ -1,0 +1,74 @@
+"""PatchGAN discriminators (SPEC §3.4): NLayer and multi-scale, returning intermediate features."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from spade_jax.nn.blocks import lrelu
+from spade_jax.nn.norms import NormLayer, avg_pool_3x3_s2, kernel_init
+
+KW = 4
+PADW = int(math.ceil((KW - 1.0) / 2))
+
+
+class NLayerDiscriminator(nn.Module):
+  """conv s2 + LReLU → (n_layers_D − 1) × [conv (+SN) + norm + LReLU] → conv → 1-channel logits.
+
+  Returns the list of every group's output (`model0` … `model{n_layers_D}`); the last is the logits.
+  """
+
+  ndf: int = 64
+  n_layers_D: int = 4
+  norm_D: str = "spectralinstance"
+  axis_name: Optional[str] = None
+  w_init: Callable[..., Any] = kernel_init()
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> list[jax.Array]:
+    layer = lambda f, s, norm, name: NormLayer(f, norm, KW, s, PADW, axis_name=self.axis_name,
+                                               w_init=self.w_init, dtype=self.dtype, name=name)
+    feats = []
+    x = lrelu(layer(self.ndf, 2, "none", "model0")(x, train))
+    feats.append(x)
+    nf = self.ndf
+    for n in range(1, self.n_layers_D):
+      nf = min(nf * 2, 512)
+      stride = 1 if n == self.n_layers_D - 1 else 2
+      x = lrelu(layer(nf, stride, self.norm_D, f"model{n}")(x, train))
+      feats.append(x)
+    x = layer(1, 1, "none", f"model{self.n_layers_D}")(x, train)
+    feats.append(x.astype(jnp.float32))
+    return feats
+
+
+class MultiscaleDiscriminator(nn.Module):
+  """`num_D` NLayer discriminators; scale i sees the input avg-pooled (3×3, s2, p1) i times.
+
+  Returns `[[features..., logits] for each scale]`.
+  """
+
+  num_D: int = 2
+  ndf: int = 64
+  n_layers_D: int = 4
+  norm_D: str = "spectralinstance"
+  axis_name: Optional[str] = None
+  w_init: Callable[..., Any] = kernel_init()
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> list[list[jax.Array]]:
+    if self.dtype is not None:
+      x = x.astype(self.dtype)
+    outs = []
+    for i in range(self.num_D):
+      outs.append(NLayerDiscriminator(self.ndf, self.n_layers_D, self.norm_D, self.axis_name, self.w_init,
+                                      self.dtype, name=f"discriminator_{i}")(x, train))
+      if i != self.num_D - 1:
+        x = avg_pool_3x3_s2(x)
+    return outs

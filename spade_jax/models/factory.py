@@ -1,0 +1,50 @@
+"""Builds the G / D / E modules from a config (see `configs/default.py`)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax.numpy as jnp
+
+from spade_jax.models.discriminator import MultiscaleDiscriminator
+from spade_jax.models.encoder import ConvEncoder
+from spade_jax.models.generator import SPADEGenerator
+from spade_jax.nn.modulation import make_modulation, parse_spade_norm
+from spade_jax.nn.norms import kernel_init
+
+DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
+
+
+def compute_dtype(config) -> Any:
+  name = config.get("dtype", "float32")
+  if name not in DTYPES:
+    raise ValueError(f"dtype={name!r}: expected one of {sorted(DTYPES)}")
+  return DTYPES[name]
+
+
+def _init(config):
+  return kernel_init(config.model.get("init_type", "xavier"), config.model.get("init_variance", 0.02))
+
+
+def build_generator(config, axis_name: Optional[str] = None) -> SPADEGenerator:
+  m, d = config.model, config.data
+  dtype = compute_dtype(config)
+  spectral, _, _ = parse_spade_norm(m.norm_G)
+  return SPADEGenerator(
+      modulation=make_modulation(m, axis_name=axis_name, dtype=dtype), ngf=m.ngf, crop_size=d.crop_size,
+      aspect_ratio=d.aspect_ratio, num_upsampling_layers=m.num_upsampling_layers, use_vae=m.use_vae,
+      z_dim=m.z_dim, output_nc=m.get("output_nc", 3), spectral=spectral, w_init=_init(config), dtype=dtype)
+
+
+def build_discriminator(config, axis_name: Optional[str] = None) -> MultiscaleDiscriminator:
+  m = config.model
+  return MultiscaleDiscriminator(num_D=m.num_D, ndf=m.ndf, n_layers_D=m.n_layers_D, norm_D=m.norm_D,
+                                 axis_name=axis_name, w_init=_init(config), dtype=compute_dtype(config))
+
+
+def build_encoder(config, axis_name: Optional[str] = None) -> Optional[ConvEncoder]:
+  m = config.model
+  if not m.use_vae:
+    return None
+  return ConvEncoder(ngf=m.ngf, crop_size=config.data.crop_size, z_dim=m.z_dim, norm_E=m.norm_E,
+                     axis_name=axis_name, w_init=_init(config), dtype=compute_dtype(config))

@@ -1,0 +1,107 @@
+"""Spatially-adaptive modulation behind one interface.
+
+Every modulation layer is a Flax module called as `layer(x, cond, train)`:
+  * `x`: activations `[B, H, W, C]`;
+  * `cond`: a dict of conditioning arrays, at least `"segmap"` (`[B, H0, W0, semantic_nc]`, one-hot +
+    don't-care + instance-edge channels); variants may read more keys (e.g. `"style"` codes);
+  * returns the modulated activations (normally `[B, H, W, C]`; a variant may append channels, the
+    following convolution adapts because Flax infers input widths).
+
+Blocks and generators receive a *factory* (`functools.partial` of a layer class) and call
+`factory(name=...)`, so a new variant plugs in without touching them: register it in `MODULATIONS`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from spade_jax.nn.norms import Conv, ParamFreeNorm, kernel_init, nearest_resize
+
+Cond = dict
+
+
+def parse_spade_norm(norm_G: str) -> tuple[bool, str, int]:
+  """`[spectral]spade<norm><k>x<k>` → (spectral, param-free norm kind, kernel size).
+
+  Examples: `spectralspadesyncbatch3x3` → (True, 'syncbatch', 3); `spadeinstance5x5` → (False,
+  'instance', 5). Only the kernel size of the first `<k>` is used, as officially.
+  """
+  spectral = norm_G.startswith("spectral")
+  rest = norm_G[len("spectral"):] if spectral else norm_G
+  m = re.fullmatch(r"spade(\D+)(\d+)x\d+", rest)
+  if not m:
+    raise ValueError(f"norm_G={norm_G!r} is not a SPADE norm string: expected "
+                     "'[spectral]spade<norm><k>x<k>', e.g. 'spectralspadesyncbatch3x3'")
+  kind = {"sync_batch": "syncbatch"}.get(m.group(1), m.group(1))
+  if kind not in ("batch", "syncbatch", "instance", "group", "none"):
+    raise ValueError(f"norm_G={norm_G!r}: unknown parameter-free norm {m.group(1)!r} "
+                     "(expected batch, syncbatch, instance, group or none)")
+  return spectral, kind, int(m.group(2))
+
+
+class SPADE(nn.Module):
+  """SPADE: `norm(x) · (1 + γ(seg)) + β(seg)`, γ/β from a shared conv + ReLU on the resized segmap."""
+
+  param_free: str = "syncbatch"
+  kernel_size: int = 3
+  nhidden: int = 128
+  axis_name: Optional[str] = None
+  w_init: Callable[..., Any] = kernel_init()
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, cond: Cond, train: bool) -> jax.Array:
+    normalized = ParamFreeNorm(self.param_free, axis_name=self.axis_name, name="param_free_norm")(x, train)
+    dtype = self.dtype or x.dtype
+    seg = nearest_resize(cond["segmap"], x.shape[1:3]).astype(dtype)
+    conv = functools.partial(Conv, kernel_size=self.kernel_size, w_init=self.w_init, dtype=dtype)
+    actv = nn.relu(conv(self.nhidden, name="mlp_shared")(seg))
+    gamma = conv(x.shape[-1], name="mlp_gamma")(actv)
+    beta = conv(x.shape[-1], name="mlp_beta")(actv)
+    return normalized * (1 + gamma) + beta
+
+
+class PlainNorm(nn.Module):
+  """No modulation: the parameter-free norm alone (baselines; the label map enters at the input)."""
+
+  param_free: str = "syncbatch"
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, cond: Cond, train: bool) -> jax.Array:
+    del cond
+    return ParamFreeNorm(self.param_free, axis_name=self.axis_name, name="param_free_norm")(x, train)
+
+
+def _spade(model_cfg, param_free, kernel_size, axis_name, init, dtype):
+  return functools.partial(SPADE, param_free=param_free, kernel_size=kernel_size,
+                           nhidden=model_cfg.nhidden, axis_name=axis_name, w_init=init, dtype=dtype)
+
+
+def _plain(model_cfg, param_free, kernel_size, axis_name, init, dtype):
+  del model_cfg, kernel_size, init, dtype
+  return functools.partial(PlainNorm, param_free=param_free, axis_name=axis_name)
+
+
+# name → builder(model_cfg, param_free, kernel_size, axis_name, init, dtype) → layer factory
+MODULATIONS: dict[str, Callable[..., Callable[..., nn.Module]]] = {
+    "spade": _spade,
+    "plain": _plain,
+}
+
+
+def make_modulation(model_cfg, *, axis_name: Optional[str] = None, dtype: Any = None
+                    ) -> Callable[..., nn.Module]:
+  """Layer factory for `model_cfg.norm` with the param-free norm / kernel size from `model_cfg.norm_G`."""
+  _, param_free, ks = parse_spade_norm(model_cfg.norm_G)
+  name = model_cfg.get("norm", "spade")
+  if name not in MODULATIONS:
+    raise ValueError(f"model.norm={name!r} is not a known modulation; known: {sorted(MODULATIONS)}")
+  init = kernel_init(model_cfg.get("init_type", "xavier"), model_cfg.get("init_variance", 0.02))
+  return MODULATIONS[name](model_cfg, param_free, ks, axis_name, init, dtype)
