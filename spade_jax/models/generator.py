@@ -25,7 +25,8 @@ def latent_size(crop_size: int, aspect_ratio: float, num_upsampling_layers: str)
   if sw < 1 or sh < 1:
     raise ValueError(f"crop_size={crop_size} with aspect_ratio={aspect_ratio} and "
                      f"num_upsampling_layers={num_upsampling_layers!r} gives a {sh}x{sw} latent; "
-                     f"crop_size must be at least {2 ** NUM_UP[num_upsampling_layers]}")
+                     f"crop_size must be at least {2 ** NUM_UP[num_upsampling_layers]}, times the "
+                     "aspect ratio when it is above 1")
   return sh, sw
 
 

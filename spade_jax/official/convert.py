@@ -97,7 +97,8 @@ def state_dict_to_variables(state: Mapping[str, np.ndarray], template: Optional[
     if problems:
       shown = "; ".join(problems[:12]) + (f"; ... {len(problems) - 12} more" if len(problems) > 12 else "")
       raise ValueError(f"official {net} state dict does not match the configured model "
-                       f"({len(problems)} problems): {shown}")
+                       f"({len(problems)} problems; are ngf/ndf, label_nc, contain_dontcare_label, "
+                       f"no_instance, norm_{net[:1]}, num_upsampling_layers, use_vae the checkpoint's?): {shown}")
   return traverse_util.unflatten_dict({p: jnp.asarray(v) for p, (_, v) in flat.items()})
 
 

@@ -1,0 +1,16 @@
+"""COCO-Stuff with the official dataset defaults (SPEC §1.5)."""
+
+from spade_jax.defaults import get_config as _base
+
+
+def get_config():
+  c = _base()
+  c.data.name = "coco_stuff"
+  c.data.label_nc = 182
+  c.data.contain_dontcare_label = True
+  c.data.no_instance = False
+  c.data.preprocess_mode = "resize_and_crop"
+  c.data.load_size = 286
+  c.data.crop_size = 256
+  c.data.aspect_ratio = 1.0
+  return c
