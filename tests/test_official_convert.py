@@ -155,3 +155,24 @@ def test_mismatched_config_is_refused_with_every_problem(small_fixture):
   with pytest.raises(ValueError, match=r"missing batch_stats/discriminator_0/model1/conv/u \(16,\).*"
                                        r"unexpected key 'discriminator_5.model0.0.weight'"):
     state_dict_to_variables(sd, template["D"], net="D")
+
+
+def test_load_official_checkpoint_and_generate(small_fixture, tmp_path):
+  """The released-checkpoint path: opt.txt + latest_net_G.pth → the official eval forward."""
+  from spade_jax.official.checkpoint import load_official
+  meta, arrays = small_fixture
+  opt = tmp_path / "opt.txt"
+  opt.write_text("----------------- Options ---------------\n" + "".join(
+      f"{k:>30}: {v}\n" for k, v in meta["options"].items()) + "----------------- End -------------------\n")
+  sd = _sd(arrays, "G/")
+  pth = write_zip(tmp_path / "latest_net_G.pth", collections.OrderedDict((k, tensor(v)) for k, v in sd.items()))
+  model, variables = load_official(str(pth), str(opt))
+  assert set(variables) == {"G"} and model.config.model.nhidden == 32
+  batch = {"label": jax.numpy.asarray(arrays["input/label_map"][:, 0].astype(np.int32)),
+           "instance": jax.numpy.asarray(arrays["input/instance_map"][:, 0].astype(np.int32))}
+  fake, _, _ = jax.jit(lambda v, s: model.generate(v, s, train=False))(variables, model.semantics(batch))
+  np.testing.assert_allclose(np.asarray(fake).transpose(0, 3, 1, 2), arrays["eval/fake_image"], atol=1e-4)
+  vae_opt = tmp_path / "vae_opt.txt"
+  vae_opt.write_text(opt.read_text().replace("use_vae: False", "use_vae: True"))
+  with pytest.raises(FileNotFoundError, match="use_vae=True, so the encoder checkpoint is needed: .*latest_net_E.pth"):
+    load_official(str(pth), str(vae_opt))

@@ -23,7 +23,7 @@ def _split(variables: dict) -> tuple[dict, dict]:
   return variables["params"], variables.get("batch_stats", {})
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: usable as a static jit argument
 class SPADEModel:
   config: Any
   axis_name: Optional[str] = None
@@ -50,6 +50,19 @@ class SPADEModel:
     return to_semantics(batch["label"], batch.get("instance"), label_nc=d.label_nc,
                         contain_dontcare_label=d.contain_dontcare_label, no_instance=d.no_instance)
 
+  def conditioning(self, segmap: jax.Array, image: Optional[jax.Array] = None,
+                   extra: Optional[dict] = None) -> dict:
+    """G's `cond`: `segmap` (the official input, edges included); `instance_edge` (its last channel) when
+    the layout has one, so that variants can tell class channels from the edge; `style_image` when an
+    image is given (SEAN's style encoder reads it); then `extra` (e.g. SEAN `style` codes, ICPE `dist`)."""
+    cond = {"segmap": segmap}
+    if not self.config.data.no_instance:
+      cond["instance_edge"] = segmap[..., -1:]
+    if image is not None:
+      cond["style_image"] = image
+    cond.update(extra or {})
+    return cond
+
   # ----- init -----
   def init(self, rng: jax.Array, batch_size: int = 1) -> dict:
     """Fresh variables for G, D (and E) with the official initialisation."""
@@ -58,7 +71,7 @@ class SPADEModel:
     img = jnp.zeros((batch_size, h, w, self.config.model.get("output_nc", 3)), jnp.float32)
     kg, kd, ke, kz = jax.random.split(rng, 4)
     z = jnp.zeros((batch_size, self.config.model.z_dim)) if self.config.model.use_vae else None
-    out = {"G": self.G.init({"params": kg, "noise": kz}, {"segmap": seg}, z, train=True)}
+    out = {"G": self.G.init({"params": kg, "noise": kz}, self.conditioning(seg, img), z, train=True)}
     out["D"] = self.D.init(kd, jnp.concatenate([seg, img], -1), train=True)
     if self.E is not None:
       out["E"] = self.E.init(ke, img, train=True)
@@ -76,9 +89,12 @@ class SPADEModel:
 
   def generate(self, variables: dict, segmap: jax.Array, *, image: Optional[jax.Array] = None,
                z: Optional[jax.Array] = None, eps: Optional[jax.Array] = None,
-               rng: Optional[jax.Array] = None, train: bool = False) -> tuple[jax.Array, dict, dict]:
+               rng: Optional[jax.Array] = None, train: bool = False,
+               cond: Optional[dict] = None) -> tuple[jax.Array, dict, dict]:
     """Official `generate_fake`. With a VAE: z from the encoder on `image` (style-guided) with `eps`
     (or a draw from `rng`), or the given `z`, or z ~ N(0, I) from `rng` (multimodal).
+    `image` is also G's style image (SEAN); `cond` adds entries to G's conditioning (`conditioning`);
+    with `rng`, G gets a `noise` RNG stream (SEAN's noise injection).
 
     Returns (fake image, new batch_stats {"G": .., "E": ..}, extras {"mu", "logvar"} when encoded).
     """
@@ -99,12 +115,14 @@ class SPADEModel:
           raise ValueError("generate: a VAE generator without `z` or a style `image` needs `rng`")
         z = jax.random.normal(rng, (segmap.shape[0], self.config.model.z_dim), jnp.float32)
     params, stats = _split(variables["G"])
+    g_cond = self.conditioning(segmap, image, cond)
+    rngs = {} if rng is None else {"noise": jax.random.fold_in(rng, 1)}
     if train:
-      fake, upd = self.G.apply({"params": params, "batch_stats": stats}, {"segmap": segmap}, z, train=True,
-                               mutable=["batch_stats"])
+      fake, upd = self.G.apply({"params": params, "batch_stats": stats}, g_cond, z, train=True,
+                               mutable=["batch_stats"], rngs=rngs)
       new_stats["G"] = upd["batch_stats"]
     else:
-      fake = self.G.apply({"params": params, "batch_stats": stats}, {"segmap": segmap}, z, train=False)
+      fake = self.G.apply({"params": params, "batch_stats": stats}, g_cond, z, train=False, rngs=rngs)
       new_stats["G"] = stats
     return fake, new_stats, extras
 
