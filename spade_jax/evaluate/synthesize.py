@@ -22,7 +22,7 @@ import numpy as np
 from spade_jax.models.spade import SPADEModel
 
 
-def _check_labels(model: SPADEModel, labels: np.ndarray, what: str = "labels") -> None:
+def check_labels(model: SPADEModel, labels: np.ndarray, what: str = "labels") -> None:
   d = model.config.data
   n_ids = d.label_nc + int(bool(d.contain_dontcare_label))
   if labels.ndim != 3:
@@ -50,7 +50,7 @@ def generate(model: SPADEModel, variables: dict, labels, *, instance=None, z=Non
              rng: Optional[jax.Array] = None) -> jax.Array:
   """Eval-mode generator on label ids. See the module docstring for the modes."""
   labels = np.asarray(labels)
-  _check_labels(model, labels)
+  check_labels(model, labels)
   d, m = model.config.data, model.config.model
   if not d.no_instance:
     if instance is None:
