@@ -1,0 +1,144 @@
+"""Segmentation-based metrics (mIoU, pixel accuracy): training the synthetic-data segmenter, saving /
+loading it, and scoring images against ground-truth label maps.
+
+    python -m spade_jax.evaluate.segmentation --config configs/synthetic.py --out weights/segmenter_synthetic
+
+trains the U-Net on the *real* training images of `config.data` at the generator's resolution and
+writes `params.npz` + `meta.json` (its mIoU / accuracy on the real val images: the ceiling that
+generated images are compared with). The don't-care id (`label_nc` with `contain_dontcare_label`) is
+ignored in training and scoring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Iterable, Iterator, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import traverse_util
+
+from spade_jax.evaluate.metrics import confusion_matrix, scores
+from spade_jax.models.segmenter import UNetSegmenter
+
+
+def num_classes(config) -> int:
+  return int(config.data.label_nc)
+
+
+def ignore_index(config) -> Optional[int]:
+  return int(config.data.label_nc) if config.data.contain_dontcare_label else None
+
+
+def _masked_ce(logits, labels, nc):
+  valid = (labels >= 0) & (labels < nc)
+  ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.where(valid, labels, 0))
+  return jnp.sum(ce * valid) / jnp.maximum(jnp.sum(valid), 1)
+
+
+def train_segmenter(batches: Iterator[dict], nc: int, steps: int, *, lr: float = 2e-3, width: int = 32,
+                    seed: int = 0, log=print) -> dict:
+  """Adam + cosine decay on `{"image", "label"}` batches; returns the segmenter's variables."""
+  net = UNetSegmenter(nc, width)
+  first = next(batches)
+  params = jax.jit(net.init)(jax.random.key(seed), jnp.asarray(first["image"][:1]))
+  tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
+  opt = tx.init(params)
+
+  @jax.jit
+  def step(params, opt, image, label):
+    loss, g = jax.value_and_grad(lambda p: _masked_ce(net.apply(p, image), label, nc))(params)
+    upd, opt = tx.update(g, opt, params)
+    return optax.apply_updates(params, upd), opt, loss
+
+  t0 = time.time()
+  batch = first
+  for i in range(steps):
+    params, opt, loss = step(params, opt, jnp.asarray(batch["image"]), jnp.asarray(batch["label"]))
+    if (i + 1) % max(1, steps // 10) == 0 or i + 1 == steps:
+      rate = (i + 1) / (time.time() - t0)
+      log(f"segmenter step {i + 1}/{steps}  loss {float(loss):.4f}  {rate:.1f} steps/s  "
+          f"ETA {(steps - i - 1) / rate:.0f}s")
+    if i + 1 < steps:
+      batch = next(batches)
+  return params
+
+
+def make_predict(variables: dict, nc: int, width: int = 32):
+  net = UNetSegmenter(nc, width)
+  return jax.jit(lambda images: jnp.argmax(net.apply(variables, images), -1))
+
+
+def score(predict, batches: Iterable[dict], nc: int, ignore: Optional[int], images_key: str = "image") -> dict:
+  """Accumulated confusion over `batches` (padding rows with `mask=False` are skipped)."""
+  conf = np.zeros((nc, nc), np.int64)
+  for b in batches:
+    pred = np.asarray(predict(jnp.asarray(b[images_key])))
+    keep = np.asarray(b.get("mask", np.ones(len(pred), bool)), bool)
+    # ids beyond the classes (a don't-care channel) are ignored like the don't-care id
+    gt = np.asarray(b["label"])[keep]
+    gt = np.where(gt >= nc, -1, gt)
+    conf += confusion_matrix(gt, pred[keep], nc, ignore_index=-1)
+  del ignore
+  return scores(conf)
+
+
+def save(out_dir: str, variables: dict, meta: dict) -> None:
+  os.makedirs(out_dir, exist_ok=True)
+  flat = traverse_util.flatten_dict(jax.device_get(variables), sep="/")
+  np.savez(os.path.join(out_dir, "params.npz"), **{k: np.asarray(v) for k, v in flat.items()})
+  with open(os.path.join(out_dir, "meta.json"), "w") as f:
+    json.dump(meta, f, indent=2)
+
+
+def load(out_dir: str) -> tuple[dict, dict]:
+  p, m = os.path.join(out_dir, "params.npz"), os.path.join(out_dir, "meta.json")
+  if not (os.path.isfile(p) and os.path.isfile(m)):
+    raise FileNotFoundError(f"segmenter not found in {out_dir} (params.npz + meta.json); train it with "
+                            f"`python -m spade_jax.evaluate.segmentation --config CONFIG --out {out_dir}`")
+  with np.load(p) as f:
+    variables = traverse_util.unflatten_dict({k: jnp.asarray(f[k]) for k in f.files}, sep="/")
+  with open(m) as f:
+    return variables, json.load(f)
+
+
+def main(argv=None) -> int:
+  import argparse
+  from ml_collections import config_flags  # noqa: F401  (config files import ml_collections)
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--config", required=True, help="config file, e.g. configs/synthetic.py")
+  ap.add_argument("--out", required=True, help="output directory for params.npz + meta.json")
+  ap.add_argument("--steps", type=int, default=1500)
+  ap.add_argument("--batch-size", type=int, default=16)
+  ap.add_argument("--width", type=int, default=32)
+  args = ap.parse_args(argv)
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("seg_config", args.config)
+  if spec is None or not os.path.isfile(args.config):
+    print(f"error: config file not found: {args.config}", file=sys.stderr)
+    return 2
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  config = mod.get_config()
+  config.batch_size = args.batch_size
+  from spade_jax.data.pipeline import make_iterator
+  nc = num_classes(config)
+  t0 = time.time()
+  params = train_segmenter(iter(make_iterator(config, "train")), nc, args.steps, width=args.width)
+  real = score(make_predict(params, nc, args.width), make_iterator(config, "val"), nc, ignore_index(config))
+  meta = {"num_classes": nc, "width": args.width, "steps": args.steps, "batch_size": args.batch_size,
+          "resolution": [round(config.data.crop_size / config.data.aspect_ratio), config.data.crop_size],
+          "dataset": config.data.name, "real_val_miou": real["miou"], "real_val_pixel_acc": real["pixel_acc"],
+          "train_seconds": round(time.time() - t0, 1)}
+  save(args.out, params, meta)
+  print(f"segmenter saved to {args.out}: real val mIoU {real['miou']:.4f}, pixel acc {real['pixel_acc']:.4f}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
