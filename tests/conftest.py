@@ -32,3 +32,17 @@ def shared_dir() -> pathlib.Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared data directory not found: {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def fid_weights_path() -> pathlib.Path:
+  """The real FID Inception weights; fetched once when absent; skip only when they cannot be fetched."""
+  import subprocess
+  path = REPO / "weights" / "fid_inception" / "default_1.pt"
+  if not path.is_file():
+    fetch = subprocess.run(["bash", str(REPO / "scripts" / "fetch_fid_weights.sh")],
+                           capture_output=True, text=True, timeout=600)
+    if fetch.returncode != 0 or not path.is_file():
+      pytest.skip(f"{path} is absent and scripts/fetch_fid_weights.sh failed: "
+                  f"{(fetch.stderr or fetch.stdout).strip().splitlines()[-1:]}")
+  return path

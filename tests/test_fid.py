@@ -8,7 +8,6 @@ Weights: `weights/fid_inception/default_1.pt`, fetched by scripts/fetch_fid_weig
 import os
 import pathlib
 import shutil
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -40,16 +39,8 @@ def ref():
 
 
 @pytest.fixture(scope="module")
-def weights_path():
-  """The real weights; fetched once when absent; skip only when they cannot be fetched."""
-  path = inception.DEFAULT_WEIGHTS
-  if not path.is_file():
-    fetch = subprocess.run(["bash", str(REPO / "scripts" / "fetch_fid_weights.sh")],
-                           capture_output=True, text=True, timeout=600)
-    if fetch.returncode != 0 or not path.is_file():
-      pytest.skip(f"{path} is absent and scripts/fetch_fid_weights.sh failed: "
-                  f"{(fetch.stderr or fetch.stdout).strip().splitlines()[-1:]}")
-  return path
+def weights_path(fid_weights_path):
+  return fid_weights_path
 
 
 @pytest.fixture(scope="module")

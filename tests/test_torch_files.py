@@ -8,7 +8,6 @@ are read too. The real TorchScript FID weights are read when present (or fetchab
 import collections
 import pathlib
 import pickle
-import subprocess
 import zipfile
 
 import ml_dtypes
@@ -18,7 +17,6 @@ import pytest
 from spade_jax.official import torch_files
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-FID_WEIGHTS = REPO / "weights" / "fid_inception" / "default_1.pt"
 
 from torch_writer import (_Global, _Reduced, _ScriptModule, _Storage, _Tensor, _dump, tensor, write_legacy,
                           write_zip)
@@ -209,14 +207,8 @@ def test_no_tensors(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def fid_weights():
-  if not FID_WEIGHTS.is_file():
-    fetch = subprocess.run(["bash", str(REPO / "scripts" / "fetch_fid_weights.sh")],
-                           capture_output=True, text=True, timeout=600)
-    if fetch.returncode != 0 or not FID_WEIGHTS.is_file():
-      pytest.skip(f"{FID_WEIGHTS} is absent and scripts/fetch_fid_weights.sh failed: "
-                  f"{(fetch.stderr or fetch.stdout).strip().splitlines()[-1:]}")
-  return FID_WEIGHTS
+def fid_weights(fid_weights_path):
+  return fid_weights_path
 
 
 def test_torchscript_fid_inception(fid_weights):

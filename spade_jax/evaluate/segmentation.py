@@ -109,7 +109,6 @@ def load(out_dir: str) -> tuple[dict, dict]:
 
 def main(argv=None) -> int:
   import argparse
-  from ml_collections import config_flags  # noqa: F401  (config files import ml_collections)
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   ap.add_argument("--config", required=True, help="config file, e.g. configs/synthetic.py")
   ap.add_argument("--out", required=True, help="output directory for params.npz + meta.json")
