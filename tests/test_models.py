@@ -90,15 +90,17 @@ def test_output_shapes(overrides):
   pf, pr, _ = jax.eval_shape(lambda v, s, f, r: model.discriminate(v["D"], s, f, r), v, seg, img, img)
   assert len(pf) == len(pr) == config.model.num_D
   size = (h, w)
+  intermediate = not config.model.no_ganFeat_loss
   for scale in pf:
-    assert len(scale) == config.model.n_layers_D + 1
+    assert len(scale) == (config.model.n_layers_D + 1 if intermediate else 1)
     assert scale[-1].shape[-1] == 1
     # kernel 4, padding 2: stride-2 layers give floor(n/2)+1, stride-1 layers n+1.
-    expect = size
-    for i, feat in enumerate(scale):
+    expect, sizes = size, []
+    for i in range(config.model.n_layers_D + 1):
       stride = 2 if i < config.model.n_layers_D - 1 else 1
       expect = tuple(n // 2 + 1 if stride == 2 else n + 1 for n in expect)
-      assert feat.shape[1:3] == expect
+      sizes.append(expect)
+    assert [f.shape[1:3] for f in scale] == (sizes if intermediate else sizes[-1:])
     size = tuple((n + 1) // 2 for n in size)
   if config.model.use_vae:
     (mu, logvar), _ = jax.eval_shape(lambda v, i: model.encode(v["E"], i, train=True), v, img)

@@ -175,3 +175,30 @@ def test_load_official_checkpoint_and_generate(small_fixture, tmp_path):
   vae_opt.write_text(opt.read_text().replace("use_vae: False", "use_vae: True"))
   with pytest.raises(FileNotFoundError, match="use_vae=True, so the encoder checkpoint is needed: .*latest_net_E.pth"):
     load_official(str(pth), str(vae_opt))
+
+
+def test_encoder_and_vae_generator_state_dicts_convert():
+  """Official E keys (`layer<k>.0.weight_orig/_u/_v`, `fc_mu`, `fc_var`) and the VAE stem `fc` (Linear)."""
+  from test_models import tiny_config
+  config = tiny_config(**{"model.use_vae": True, "data.crop_size": 256, "model.ngf": 2})
+  model = SPADEModel(config)
+  template = jax.eval_shape(lambda: model.init(jax.random.key(0)))
+  rng = np.random.default_rng(0)
+  sd = {}
+  for k in range(1, 7):  # crop 256 → six stride-2 layers, widths 2,4,8,16,16,16
+    cout, cin = [2, 4, 8, 16, 16, 16][k - 1], [3, 2, 4, 8, 16, 16][k - 1]
+    sd[f"layer{k}.0.weight_orig"] = rng.standard_normal((cout, cin, 3, 3)).astype(np.float32)
+    sd[f"layer{k}.0.weight_u"] = rng.standard_normal(cout).astype(np.float32)
+    sd[f"layer{k}.0.weight_v"] = rng.standard_normal(cin * 9).astype(np.float32)
+  for name in ("fc_mu", "fc_var"):
+    sd[f"{name}.weight"] = rng.standard_normal((16, 16 * 4 * 4)).astype(np.float32)
+    sd[f"{name}.bias"] = rng.standard_normal(16).astype(np.float32)
+  e = state_dict_to_variables(sd, template["E"], net="E")
+  np.testing.assert_array_equal(e["params"]["fc_mu"]["kernel"], sd["fc_mu.weight"].T)
+  np.testing.assert_array_equal(e["batch_stats"]["layer3"]["conv"]["v"], sd["layer3.0.weight_v"])
+  # The VAE stem: Linear z_dim → 16·ngf·sh·sw, stored [out, in], out in the official (C, H, W) order.
+  fc = template["G"]["params"]["fc"]["kernel"]
+  assert fc.shape == (16, 16 * 2 * 8 * 8)
+  w = rng.standard_normal((fc.shape[1], fc.shape[0])).astype(np.float32)
+  mapped = state_dict_to_variables({"fc.weight": w})
+  np.testing.assert_array_equal(mapped["params"]["fc"]["kernel"], w.T)

@@ -20,6 +20,7 @@ class NLayerDiscriminator(nn.Module):
   """conv s2 + LReLU → (n_layers_D − 1) × [conv (+SN) + norm + LReLU] → conv → 1-channel logits.
 
   Returns the list of every group's output (`model0` … `model{n_layers_D}`); the last is the logits.
+  With `intermediate=False` (official `no_ganFeat_loss`) only `[logits]`.
   """
 
   ndf: int = 64
@@ -28,6 +29,7 @@ class NLayerDiscriminator(nn.Module):
   axis_name: Optional[str] = None
   w_init: Callable[..., Any] = kernel_init()
   dtype: Any = None
+  intermediate: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> list[jax.Array]:
@@ -44,13 +46,13 @@ class NLayerDiscriminator(nn.Module):
       feats.append(x)
     x = layer(1, 1, "none", f"model{self.n_layers_D}")(x, train)
     feats.append(x.astype(jnp.float32))
-    return feats
+    return feats if self.intermediate else feats[-1:]
 
 
 class MultiscaleDiscriminator(nn.Module):
   """`num_D` NLayer discriminators; scale i sees the input avg-pooled (3×3, s2, p1) i times.
 
-  Returns `[[features..., logits] for each scale]`.
+  Returns `[[features..., logits] for each scale]` (`[[logits] ...]` without `intermediate`).
   """
 
   num_D: int = 2
@@ -60,6 +62,7 @@ class MultiscaleDiscriminator(nn.Module):
   axis_name: Optional[str] = None
   w_init: Callable[..., Any] = kernel_init()
   dtype: Any = None
+  intermediate: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> list[list[jax.Array]]:
@@ -68,7 +71,7 @@ class MultiscaleDiscriminator(nn.Module):
     outs = []
     for i in range(self.num_D):
       outs.append(NLayerDiscriminator(self.ndf, self.n_layers_D, self.norm_D, self.axis_name, self.w_init,
-                                      self.dtype, name=f"discriminator_{i}")(x, train))
+                                      self.dtype, self.intermediate, name=f"discriminator_{i}")(x, train))
       if i != self.num_D - 1:
         x = avg_pool_3x3_s2(x)
     return outs

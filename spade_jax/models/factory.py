@@ -39,7 +39,8 @@ def build_generator(config, axis_name: Optional[str] = None) -> SPADEGenerator:
 def build_discriminator(config, axis_name: Optional[str] = None) -> MultiscaleDiscriminator:
   m = config.model
   return MultiscaleDiscriminator(num_D=m.num_D, ndf=m.ndf, n_layers_D=m.n_layers_D, norm_D=m.norm_D,
-                                 axis_name=axis_name, w_init=_init(config), dtype=compute_dtype(config))
+                                 axis_name=axis_name, w_init=_init(config), dtype=compute_dtype(config),
+                                 intermediate=not m.get("no_ganFeat_loss", False))
 
 
 def build_encoder(config, axis_name: Optional[str] = None) -> Optional[ConvEncoder]:
