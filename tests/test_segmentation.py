@@ -25,7 +25,7 @@ def test_segmenter_learns_scores_and_round_trips(tmp_path):
   predict = seg.make_predict(params, 3, width=8)
   batches = [next(toy_batches(1)) for _ in range(2)]
   batches[1]["mask"] = np.array([True] * 4 + [False] * 4)
-  s = seg.score(predict, batches, 3, ignore=3)
+  s = seg.score(predict, batches, 3)
   assert s["miou"] > 0.9 and s["pixel_acc"] > 0.95, s
   seg.save(str(tmp_path / "segm"), params, {"real_val_miou": s["miou"]})
   loaded, meta = seg.load(str(tmp_path / "segm"))

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +29,6 @@ from spade_jax.models.segmenter import UNetSegmenter
 
 def num_classes(config) -> int:
   return int(config.data.label_nc)
-
-
-def ignore_index(config) -> Optional[int]:
-  return int(config.data.label_nc) if config.data.contain_dontcare_label else None
 
 
 def _masked_ce(logits, labels, nc):
@@ -74,18 +70,20 @@ def make_predict(variables: dict, nc: int, width: int = 32):
   return jax.jit(lambda images: jnp.argmax(net.apply(variables, images), -1))
 
 
-def score(predict, batches: Iterable[dict], nc: int, ignore: Optional[int], images_key: str = "image") -> dict:
-  """Accumulated confusion over `batches` (padding rows with `mask=False` are skipped)."""
+def confusion(predict, batches: Iterable[dict], nc: int, images_key: str = "image") -> np.ndarray:
+  """Accumulated confusion over `batches` (rows with `mask=False` skipped; ids ≥ nc — the don't-care
+  id — ignored)."""
   conf = np.zeros((nc, nc), np.int64)
   for b in batches:
     pred = np.asarray(predict(jnp.asarray(b[images_key])))
     keep = np.asarray(b.get("mask", np.ones(len(pred), bool)), bool)
-    # ids beyond the classes (a don't-care channel) are ignored like the don't-care id
     gt = np.asarray(b["label"])[keep]
-    gt = np.where(gt >= nc, -1, gt)
-    conf += confusion_matrix(gt, pred[keep], nc, ignore_index=-1)
-  del ignore
-  return scores(conf)
+    conf += confusion_matrix(np.where(gt >= nc, -1, gt), pred[keep], nc, ignore_index=-1)
+  return conf
+
+
+def score(predict, batches: Iterable[dict], nc: int) -> dict:
+  return scores(confusion(predict, batches, nc))
 
 
 def save(out_dir: str, variables: dict, meta: dict) -> None:
@@ -129,7 +127,7 @@ def main(argv=None) -> int:
   nc = num_classes(config)
   t0 = time.time()
   params = train_segmenter(iter(make_iterator(config, "train")), nc, args.steps, width=args.width)
-  real = score(make_predict(params, nc, args.width), make_iterator(config, "val"), nc, ignore_index(config))
+  real = score(make_predict(params, nc, args.width), make_iterator(config, "val"), nc)
   meta = {"num_classes": nc, "width": args.width, "steps": args.steps, "batch_size": args.batch_size,
           "resolution": [round(config.data.crop_size / config.data.aspect_ratio), config.data.crop_size],
           "dataset": config.data.name, "real_val_miou": real["miou"], "real_val_pixel_acc": real["pixel_acc"],

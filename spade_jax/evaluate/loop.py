@@ -1,0 +1,156 @@
+"""The evaluation harness: FID, mIoU / pixel accuracy, diversity, generated images, `metrics.json`.
+
+Protocol (frozen; written into every `metrics.json`):
+  * images: the val split at the generator's resolution (official test preprocessing: resize to the
+    crop size, no flip); generated with the eval-mode generator — with a VAE, style-guided from the
+    paired real image (as the official test.py does) for FID and segmentation;
+  * FID: TF-Inception pool3 (stylegan3 conversion, see `evaluate/fid.py`) between the generated and the
+    real val images, both as uint8 at the generator's resolution (TF1 bilinear resize to 299 inside);
+    real statistics cached per dataset and resolution;
+  * mIoU / accuracy: the dataset's segmenter on the generated images against the val label maps at the
+    same resolution, don't-care ignored (`evaluate/metrics.py`);
+  * diversity (VAE only): mean pairwise L1 distance, in [0, 1] pixel units, between `diversity_samples`
+    images generated from independent random z for the same label map, averaged over the split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from spade_jax.evaluate import fid as fid_lib
+from spade_jax.evaluate import segmentation as seg_lib
+from spade_jax.evaluate.metrics import scores
+from spade_jax.evaluate.synthesize import save_pngs, to_uint8
+
+
+def _sha256(path: str) -> Optional[str]:
+  if not path or not os.path.isfile(path):
+    return None
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()
+
+
+def _progress(i: int, n: Optional[int], t0: float, log) -> None:
+  rate = i / max(time.time() - t0, 1e-9)
+  eta = f", ETA {(n - i) / rate:.0f}s" if n else ""
+  log(f"eval: {i}{'/' + str(n) if n else ''} images, {rate:.1f} images/s{eta}")
+
+
+def _val_names(config) -> Callable[[int], str]:
+  from spade_jax.data import builders
+  from spade_jax.data.pipeline import prepared_dir
+  source = builders.open_split(prepared_dir(config), "val")
+
+  def name(i: int) -> str:
+    raw = source[int(i)].get("name", str(i))
+    raw = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return os.path.splitext(os.path.basename(raw))[0] or str(i)
+  return name
+
+
+def real_statistics(config, batches, extractor, cache_dir: str, log=print) -> np.ndarray:
+  """Inception features of the real val images, cached per dataset identity and resolution."""
+  from spade_jax.data.dataset import spec_from_config
+  h, w = round(config.data.crop_size / config.data.aspect_ratio), config.data.crop_size
+  key = f"{spec_from_config(config).cache_name()}_{h}x{w}"
+  path = os.path.join(cache_dir, "fid_stats", f"{key}.npy")
+  if os.path.isfile(path):
+    return np.load(path)
+  log(f"eval: computing real-image Inception features (cached at {path})")
+  feats = [extractor(to_uint8(b["image"])[np.asarray(b["mask"], bool)]) for b in batches]
+  feats = np.concatenate(feats)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  np.save(path, feats)
+  return feats
+
+
+def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmenter_dir: Optional[str] = None,
+                       fid_weights: Optional[str] = None, diversity_samples: int = 2, seed: int = 0,
+                       save_images: bool = True, cache_dir: Optional[str] = None, extra: Optional[dict] = None,
+                       log=print) -> dict:
+  """Runs the protocol above on `config`'s val split; writes `out_dir/metrics.json` (+ images)."""
+  from spade_jax.data.dataset import default_cache_dir
+  from spade_jax.data.pipeline import make_iterator
+  cache_dir = cache_dir or config.data.get("cache_dir", "") or default_cache_dir()
+  os.makedirs(out_dir, exist_ok=True)
+  use_vae = bool(config.model.use_vae)
+  extractor = fid_lib.FIDFeatureExtractor(fid_weights, batch_size=max(1, config.batch_size))
+  seg = None
+  if segmenter_dir:
+    seg_vars, seg_meta = seg_lib.load(segmenter_dir)
+    seg = (seg_lib.make_predict(seg_vars, seg_meta["num_classes"], seg_meta.get("width", 32)), seg_meta)
+  names = _val_names(config) if save_images else None
+
+  @jax.jit
+  def gen(variables, batch, rng):
+    s = model.semantics(batch)
+    fake, _, _ = model.generate(variables, s, image=batch["image"] if use_vae else None, rng=rng, train=False)
+    samples = []
+    if use_vae:
+      for k in range(diversity_samples):
+        samples.append(model.generate(variables, s, rng=jax.random.fold_in(rng, k + 1), train=False)[0])
+    return fake, samples
+
+  real_batches = []
+  fake_feats, conf, div_sum, div_n, count = [], None, 0.0, 0, 0
+  t0 = time.time()
+  rng = jax.random.key(seed)
+  for bi, batch in enumerate(make_iterator(config, "val", seed=seed)):
+    mask = np.asarray(batch["mask"], bool)
+    real_batches.append({"image": batch["image"], "mask": mask})
+    jb = {k: jnp.asarray(batch[k]) for k in ("image", "label", "instance")}
+    fake, samples = gen(variables, jb, jax.random.fold_in(rng, bi))
+    fake = np.asarray(fake)[mask]
+    u8 = to_uint8(fake)
+    fake_feats.append(extractor(u8))
+    if seg is not None:
+      c = seg_lib.confusion(seg[0], [{"image": fake, "label": np.asarray(batch["label"])[mask]}],
+                            seg[1]["num_classes"])
+      conf = c if conf is None else conf + c
+    if use_vae and diversity_samples > 1:
+      s = np.stack([np.asarray(x)[mask] for x in samples]) * 0.5  # [-1,1] → [0,1] units
+      for a in range(diversity_samples):
+        for b in range(a + 1, diversity_samples):
+          div_sum += float(np.abs(s[a] - s[b]).mean(axis=(1, 2, 3)).sum())
+          div_n += len(fake)
+    if save_images:
+      idx = np.asarray(batch["index"])[mask]
+      save_pngs(fake, [os.path.join(out_dir, "images", f"{names(i)}.png") for i in idx])
+    count += len(fake)
+    _progress(count, None, t0, log)
+
+  real_feats = real_statistics(config, real_batches, extractor, cache_dir, log)
+  metrics = {"fid": fid_lib.fid_from_features(np.concatenate(fake_feats), real_feats, method="gram"),
+             "num_images": count}
+  if seg is not None:
+    s = scores(conf)
+    metrics.update(miou=s["miou"], pixel_acc=s["pixel_acc"], real_miou=seg[1].get("real_val_miou"),
+                   real_pixel_acc=seg[1].get("real_val_pixel_acc"))
+  metrics["diversity_l1"] = div_sum / div_n if div_n else None
+  h, w = model.image_hw
+  metrics["protocol"] = {
+      "split": "val", "resolution": [h, w], "images": count,
+      "generation": "style-guided from the paired real image (VAE)" if use_vae else "label map only",
+      "fid": "TF-Inception pool3, uint8 at the generator resolution, TF1 bilinear to 299; exact trace term",
+      "segmentation": "don't-care ignored; accumulated confusion; mIoU over classes with non-empty union",
+      "diversity": f"mean pairwise L1 in [0,1] over {diversity_samples} random-z samples" if use_vae else None,
+      "weights_sha256": {"fid_inception": _sha256(str(fid_lib.inception.resolve_weights_path(fid_weights))),
+                         "segmenter": _sha256(os.path.join(segmenter_dir, "params.npz")) if segmenter_dir else None},
+      "config": json.loads(config.to_json_best_effort()),
+      **(extra or {})}
+  with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+    json.dump(metrics, f, indent=2)
+  log(f"eval: FID {metrics['fid']:.2f}" + (f", mIoU {metrics['miou']:.4f} (real {metrics['real_miou']:.4f})"
+                                           if seg is not None else "") + f" → {out_dir}/metrics.json")
+  return metrics
