@@ -10,21 +10,14 @@ chex.set_n_cpu_devices(4)
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
+from model_utils import load_config  # noqa: E402,F401  (prefer importing it from model_utils)
+
 jax.config.update("jax_default_matmul_precision", "highest")
 # Compile time dominates these tiny-shape tests; numerics are unaffected (parity passes either way).
 jax.config.update("jax_disable_most_optimizations", True)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = pathlib.Path(os.environ.get("SPADE_SHARED_DIR", REPO.parent / "shared"))
-
-
-def load_config(name: str):
-  """`configs/<name>.py`'s get_config() (the config files are not a package)."""
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(f"configs_{name}", REPO / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,41 @@
-"""Test helpers: variables for a model without compiling its initialisers (XLA:CPU takes ~25 s)."""
+"""Test helpers: configs (`load_config`, `tiny_config`) and model variables without compiling the
+initialisers (XLA:CPU takes ~25 s). Import from here, not from `conftest` (tests/data has its own
+conftest, and both are importable only under the name `conftest`)."""
+
+import importlib.util
+import pathlib
 
 import jax
 import numpy as np
+
+from spade_jax.defaults import get_config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(name: str):
+  """`configs/<name>.py`'s get_config() (the config files are not a package)."""
+  spec = importlib.util.spec_from_file_location(f"configs_{name}", REPO / "configs" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def tiny_config(**overrides):
+  """A tiny SPADE config (label_nc 5, crop 64, ngf = ndf = 4, nhidden 8, z 16, no VGG); overrides by
+  dotted name, e.g. tiny_config(**{"model.use_vae": True})."""
+  c = get_config()
+  c.data.label_nc = 5
+  c.data.crop_size = 64
+  c.model.ngf = 4
+  c.model.ndf = 4
+  c.model.nhidden = 8
+  c.model.z_dim = 16
+  c.train.no_vgg_loss = True
+  for key, value in overrides.items():
+    group, _, field = key.rpartition(".")
+    (c[group] if group else c)[field] = value
+  return c
 
 
 def random_variables(model, seed: int = 0, scale: float = 0.05) -> dict:

@@ -8,27 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config
-from spade_jax.defaults import get_config
+from model_utils import load_config, tiny_config
 from spade_jax.models.generator import latent_size
 from spade_jax.models.spade import SPADEModel
 from spade_jax.nn.modulation import make_modulation, parse_spade_norm
 from spade_jax.nn.norms import parse_norm_string
-
-
-def tiny_config(**overrides):
-  c = get_config()
-  c.data.label_nc = 5
-  c.data.crop_size = 64
-  c.model.ngf = 4
-  c.model.ndf = 4
-  c.model.nhidden = 8
-  c.model.z_dim = 16
-  c.train.no_vgg_loss = True
-  for key, value in overrides.items():
-    group, _, field = key.rpartition(".")
-    (c[group] if group else c)[field] = value
-  return c
 
 
 def n_params(tree) -> int:

@@ -179,7 +179,7 @@ def test_load_official_checkpoint_and_generate(small_fixture, tmp_path):
 
 def test_encoder_and_vae_generator_state_dicts_convert():
   """Official E keys (`layer<k>.0.weight_orig/_u/_v`, `fc_mu`, `fc_var`) and the VAE stem `fc` (Linear)."""
-  from test_models import tiny_config
+  from model_utils import tiny_config
   config = tiny_config(**{"model.use_vae": True, "data.crop_size": 256, "model.ngf": 2})
   model = SPADEModel(config)
   template = jax.eval_shape(lambda: model.init(jax.random.key(0)))

@@ -9,7 +9,7 @@ from model_utils import random_variables
 from spade_jax.evaluate.synthesize import (generate, generate_multimodal, list_label_files, read_label_png,
                                            to_uint8)
 from spade_jax.models.spade import SPADEModel
-from test_models import tiny_config
+from model_utils import tiny_config
 
 
 @pytest.fixture(scope="module")
