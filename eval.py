@@ -55,7 +55,7 @@ def main(argv):
     else:
       if FLAGS.config is None or FLAGS.workdir is None:
         raise app.UsageError("metrics need --config and --workdir")
-      from spade_jax.evaluate.loop import evaluate
+      from spade_jax.evaluate.restore import evaluate
       evaluate(FLAGS.config, FLAGS.workdir, FLAGS.step)
   except (FileNotFoundError, FileExistsError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)

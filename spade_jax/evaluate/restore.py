@@ -1,0 +1,71 @@
+"""Generator variables for inference from a training workdir: the EMA weights when the run kept them,
+with BN statistics re-estimated on a few training batches (as the training loop does for samples)."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from spade_jax.models.spade import SPADEModel
+from spade_jax.train import checkpoint as ckpt_lib
+from spade_jax.train import ema as ema_lib
+from spade_jax.train import settings
+from spade_jax.train.state import create_train_state
+
+
+def restore_state(config, workdir: str, step: Optional[int] = None):
+  """→ (model, TrainState on the host, step). The newest readable checkpoint unless `step` is given."""
+  config = settings.complete(config)
+  model = SPADEModel(config)
+  template = jax.eval_shape(lambda: create_train_state(model, jax.random.key(0)))
+  ckpt = ckpt_lib.Checkpointer(workdir, config, async_save=False)
+  try:
+    steps = ckpt.all_steps()
+    if not steps:
+      raise FileNotFoundError(f"no checkpoint in {os.path.join(os.path.abspath(workdir), 'checkpoints')}")
+    if step is None:
+      restored = ckpt.restore(template, config.to_dict())
+      return model, restored.state, restored.step
+    if step not in steps:
+      raise FileNotFoundError(f"no checkpoint for step {step} in {ckpt.directory} (have {steps})")
+    diffs = ckpt_lib.config_differences(ckpt.read_config(step), config.to_dict())
+    if diffs:
+      raise ckpt_lib.ConfigMismatchError(f"{ckpt.directory}/{step} was written by another model "
+                                         f"configuration; differing fields: {'; '.join(diffs)}")
+    abstract = {k: ckpt_lib._restore_type(v) for k, v in ckpt_lib.flatten(template).items()}
+    r = ckpt.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+    return model, ckpt_lib.unflatten(template, dict(r.state)), step
+  finally:
+    ckpt.close()
+
+
+def load_for_inference(config, workdir: str, step: Optional[int] = None, *, bn_batches: Optional[int] = None,
+                       log=print, return_step: bool = False):
+  """(model, {"G", ["E"]} variables[, step]): EMA params with re-estimated BN statistics when available."""
+  model, state, step = restore_state(config, workdir, step)
+  variables = ema_lib.ema_variables(state.variables, state.ema)
+  k = int(model.config.train.get("ema_bn_batches", 4) if bn_batches is None else bn_batches)
+  if state.ema is not None and k > 0:
+    from spade_jax.data.pipeline import make_iterator
+    it = make_iterator(model.config, "train", process_index=0, process_count=1)
+    keys = ("image", "label", "instance")
+    batches = [next(it) for _ in range(k)]
+    stacked = {key: np.stack([b[key] for b in batches]) for key in keys}
+    variables = jax.jit(lambda v, b, r: ema_lib.reestimate(model, v, b, r))(variables, stacked, jax.random.key(step))
+    log(f"restored step {step}: EMA generator, BN statistics re-estimated on {k} training batches")
+  else:
+    log(f"restored step {step}: {'live' if state.ema is None else 'EMA'} generator")
+  return (model, variables, step) if return_step else (model, variables)
+
+
+def evaluate(config, workdir: str, step: Optional[int] = None, **kwargs) -> dict:
+  """`eval.py` metrics mode: `<workdir>/eval/<step>/metrics.json` + images."""
+  from spade_jax.evaluate.loop import evaluate_generator
+  model, variables, step = load_for_inference(config, workdir, step, return_step=True)
+  segmenter = model.config.get("eval", {}).get("segmenter", "") if hasattr(model.config, "get") else ""
+  return evaluate_generator(model, variables, model.config, os.path.join(workdir, "eval", str(step)),
+                            segmenter_dir=segmenter or None, extra={"step": int(step)}, **kwargs)
