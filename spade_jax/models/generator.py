@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from spade_jax.nn.blocks import SPADEResBlock, lrelu
-from spade_jax.nn.modulation import Cond
+from spade_jax.nn.modulation import Cond, generator_hooks
 from spade_jax.nn.norms import Conv, Dense, kernel_init, nearest_resize, upsample2x
 
 NUM_UP = {"normal": 5, "more": 6, "most": 7}
@@ -36,6 +36,10 @@ class SPADEGenerator(nn.Module):
   Input stem: with `use_vae`, `fc` is a Linear z → 16·ngf·sh·sw (reshaped in the official (C, H, W)
   order); otherwise the segmap is resized (nearest) to (sh, sw) and `fc` is a 3×3 conv.
   If `use_vae` and no z is given, z ~ N(0, I) is drawn from the `noise` RNG stream.
+
+  Modulation variants may ask for a preparation step run once on `cond` before the stem (SEAN's style
+  encoder, CLADE-ICPE's distance map) and, for the baselines without modulation, for the label map at the
+  input (concatenated to the z feature map with a VAE stem; the segmap stem already is the label map).
   """
 
   modulation: Callable[..., nn.Module]
@@ -52,6 +56,9 @@ class SPADEGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, cond: Cond, z: Optional[jax.Array] = None, train: bool = False) -> jax.Array:
+    prepare, label_at_input = generator_hooks(self.modulation)
+    if prepare is not None:
+      cond = prepare()(cond, train)
     seg = cond["segmap"]
     dtype = self.dtype or jnp.float32
     nf = self.ngf
@@ -61,6 +68,8 @@ class SPADEGenerator(nn.Module):
         z = jax.random.normal(self.make_rng("noise"), (seg.shape[0], self.z_dim), jnp.float32)
       x = Dense(16 * nf * sh * sw, w_init=self.w_init, dtype=dtype, name="fc")(z)
       x = x.reshape(-1, 16 * nf, sh, sw).transpose(0, 2, 3, 1)
+      if label_at_input:
+        x = jnp.concatenate([x, nearest_resize(seg, (sh, sw)).astype(x.dtype)], axis=-1)
     else:
       x = Conv(16 * nf, 3, w_init=self.w_init, dtype=dtype, name="fc")(nearest_resize(seg, (sh, sw)).astype(dtype))
 

@@ -9,11 +9,24 @@ Every modulation layer is a Flax module called as `layer(x, cond, train)`:
 
 Blocks and generators receive a *factory* (`functools.partial` of a layer class) and call
 `factory(name=...)`, so a new variant plugs in without touching them: register it in `MODULATIONS`.
+
+A variant that needs more than its layers returns a `Modulation` (still callable as a factory) that also
+tells the generator (see `generator_hooks`):
+  * `prepare`: a module factory run once on `cond` before the stem (`prepare()(cond, train) -> cond`),
+    e.g. SEAN's style encoder (`cond["style"]`) or CLADE-ICPE's distance map (`cond["dist"]`);
+  * `label_at_input`: the baselines without modulation, where the label map must enter at the input
+    (with a VAE stem it is concatenated to the z feature map).
+
+Variants (`config.model.norm`): `spade` (kernel size from `norm_G`, `nhidden`), `clade`, `clade_icpe`,
+`sean`, and the baselines `batch`, `instance`, `group` (that parameter-free norm alone, label map at the
+input), plus `plain` (the parameter-free norm of `norm_G`, no modulation).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 import re
 from typing import Any, Callable, Optional
 
@@ -21,7 +34,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from spade_jax.nn.clade import CLADE, ICPEDist
 from spade_jax.nn.norms import Conv, ParamFreeNorm, kernel_init, nearest_resize
+from spade_jax.nn.sean import ACE, StyleEncoder
 
 Cond = dict
 
@@ -68,15 +83,41 @@ class SPADE(nn.Module):
 
 
 class PlainNorm(nn.Module):
-  """No modulation: the parameter-free norm alone (baselines; the label map enters at the input)."""
+  """No modulation: the parameter-free norm alone (baselines; the label map enters at the input).
+
+  Group norm uses gcd(num_groups, C) groups, so widths such as 1024 + semantic_nc (a label map
+  concatenated to the VAE stem) work."""
 
   param_free: str = "syncbatch"
   axis_name: Optional[str] = None
+  num_groups: int = 32
 
   @nn.compact
   def __call__(self, x: jax.Array, cond: Cond, train: bool) -> jax.Array:
     del cond
-    return ParamFreeNorm(self.param_free, axis_name=self.axis_name, name="param_free_norm")(x, train)
+    groups = math.gcd(self.num_groups, x.shape[-1])
+    return ParamFreeNorm(self.param_free, axis_name=self.axis_name, num_groups=groups,
+                         name="param_free_norm")(x, train)
+
+
+@dataclasses.dataclass(frozen=True)
+class Modulation:
+  """A layer factory (`modulation(name=...)` builds one layer) plus what the variant needs from the
+  generator around its layers (see the module docstring)."""
+
+  layer: Callable[..., nn.Module]
+  prepare: Optional[Callable[..., nn.Module]] = None
+  label_at_input: bool = False
+
+  def __call__(self, **kwargs) -> nn.Module:
+    return self.layer(**kwargs)
+
+
+def generator_hooks(modulation: Callable[..., nn.Module]) -> tuple[Optional[Callable[..., nn.Module]], bool]:
+  """(prepare factory or None, label_at_input) for any layer factory (a plain factory has neither)."""
+  if isinstance(modulation, Modulation):
+    return modulation.prepare, modulation.label_at_input
+  return None, False
 
 
 def _spade(model_cfg, param_free, kernel_size, axis_name, init, dtype):
@@ -89,10 +130,47 @@ def _plain(model_cfg, param_free, kernel_size, axis_name, init, dtype):
   return functools.partial(PlainNorm, param_free=param_free, axis_name=axis_name)
 
 
+def _clade(model_cfg, param_free, kernel_size, axis_name, init, dtype, use_dist=False):
+  del kernel_size  # CLADE has no convolution on the label map
+  layer = functools.partial(CLADE, param_free=param_free, use_dist=use_dist, axis_name=axis_name,
+                            w_init=init, dtype=dtype)
+  prepare = (functools.partial(ICPEDist, skip_class=model_cfg.get("icpe_skip_class", 0), name="icpe")
+             if use_dist else None)
+  return Modulation(layer, prepare=prepare)
+
+
+def _sean(model_cfg, param_free, kernel_size, axis_name, init, dtype):
+  layer = functools.partial(ACE, param_free=param_free, kernel_size=kernel_size, nhidden=model_cfg.nhidden,
+                            per_class_fc=model_cfg.get("sean_per_class_fc", True),
+                            no_style_blocks=tuple(model_cfg.get("sean_no_style_blocks", ("up_3",))),
+                            axis_name=axis_name, w_init=init, dtype=dtype)
+  prepare = functools.partial(StyleEncoder, style_dim=model_cfg.get("sean_style_dim", 512),
+                              ngf=model_cfg.get("sean_encoder_ngf", 32), w_init=init, dtype=dtype,
+                              name="style_encoder")
+  return Modulation(layer, prepare=prepare)
+
+
+def _baseline(kind: str):
+  """No modulation, `kind` parameter-free norm (BN = the synchronized BN of SPADE's default), label map at
+  the input (pix2pixHD style)."""
+  def build(model_cfg, param_free, kernel_size, axis_name, init, dtype):
+    del param_free, kernel_size, init, dtype
+    layer = functools.partial(PlainNorm, param_free=kind, axis_name=axis_name,
+                              num_groups=model_cfg.get("num_groups", 32))
+    return Modulation(layer, label_at_input=True)
+  return build
+
+
 # name → builder(model_cfg, param_free, kernel_size, axis_name, init, dtype) → layer factory
 MODULATIONS: dict[str, Callable[..., Callable[..., nn.Module]]] = {
     "spade": _spade,
     "plain": _plain,
+    "clade": _clade,
+    "clade_icpe": functools.partial(_clade, use_dist=True),
+    "sean": _sean,
+    "batch": _baseline("syncbatch"),
+    "instance": _baseline("instance"),
+    "group": _baseline("group"),
 }
 
 
