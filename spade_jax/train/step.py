@@ -14,60 +14,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-import flax
 import jax
 import jax.numpy as jnp
 import optax
 
 from spade_jax import losses
 from spade_jax.models.spade import SPADEModel
-
-
-@flax.struct.dataclass
-class TrainState:
-  """Everything a training run carries, as one pytree."""
-
-  step: jax.Array
-  variables: dict  # {"G": {params, batch_stats}, "D": {...}, ["E": {...}]}
-  g_opt_state: Any
-  d_opt_state: Any
-  rng: jax.Array
-
-
-def learning_rates(config) -> tuple[float, float]:
-  """(G lr, D lr): TTUR lr/2 and 2·lr unless `no_TTUR`."""
-  t = config.train
-  return (t.lr, t.lr) if t.no_TTUR else (t.lr / 2, t.lr * 2)
-
-
-def _schedule(lr: float, config) -> optax.Schedule:
-  """Constant, then linear decay to 0 over the last `train.niter_decay_steps` steps (official shape)."""
-  decay = int(config.train.get("niter_decay_steps", 0) or 0)
-  if decay <= 0:
-    return optax.constant_schedule(lr)
-  hold = max(int(config.total_steps) - decay, 0)
-  return optax.join_schedules([optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, decay)], [hold])
-
-
-def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-  """Adam for G(+E) and for D with the official betas, eps 1e-8, no weight decay."""
-  g_lr, d_lr = learning_rates(config)
-  t = config.train
-  make = lambda lr: optax.adam(_schedule(lr, config), b1=t.beta1, b2=t.beta2, eps=1e-8)
-  return make(g_lr), make(d_lr)
-
-
-def g_trainable(variables: dict) -> dict:
-  return {k: variables[k]["params"] for k in ("G", "E") if k in variables}
-
-
-def create_train_state(model: SPADEModel, rng: jax.Array) -> TrainState:
-  init_rng, state_rng = jax.random.split(rng)
-  variables = model.init(init_rng)
-  g_tx, d_tx = make_optimizers(model.config)
-  return TrainState(step=jnp.zeros((), jnp.int32), variables=variables,
-                    g_opt_state=g_tx.init(g_trainable(variables)),
-                    d_opt_state=d_tx.init(variables["D"]["params"]), rng=state_rng)
+from spade_jax.train.state import (TrainState, create_train_state, ema_decay, g_trainable,  # noqa: F401
+                                   learning_rates, make_optimizers)
 
 
 def _with(variables: dict, params: Optional[dict] = None, stats: Optional[dict] = None) -> dict:
@@ -136,9 +90,7 @@ def g_step(model: SPADEModel, state: TrainState, batch: dict, *,
   updates, g_opt_state = g_tx.update(grads, state.g_opt_state, g_params)
   g_params = optax.apply_updates(g_params, updates)
   variables = _with(state.variables, params=g_params, stats=new_stats)
-  if "KLD" in terms:
-    terms["KLD"] = terms["KLD"] / kld_scale
-  metrics = _pmean(terms, axis_name)
+  metrics = _pmean(terms, axis_name)  # KLD: the mean of (device sum × devices) = the global sum
   state = state.replace(variables=variables, g_opt_state=g_opt_state)
   return state, metrics, {"fake": fake, "d_outputs": d_outs, "grads": grads}
 
@@ -178,7 +130,18 @@ def d_step(model: SPADEModel, state: TrainState, batch: dict, *, eps: Optional[j
 def train_step(model: SPADEModel, state: TrainState, batch: dict, *,
                vgg_fn: Optional[Callable[[jax.Array], list]] = None,
                axis_name: Optional[str] = None) -> tuple[TrainState, dict]:
-  """One official iteration (G step, then D step); the step counter advances by one."""
+  """One official iteration (G step, then D step), then the EMA update of the generator (when the
+  state carries one); the step counter advances by one."""
   state, g_metrics, _ = g_step(model, state, batch, vgg_fn=vgg_fn, axis_name=axis_name)
   state, d_metrics, _ = d_step(model, state, batch, axis_name=axis_name)
+  if state.ema is not None:
+    state = state.replace(ema=ema_update(state.ema, g_trainable(state.variables), state.step,
+                                         ema_decay(model.config)))
   return state.replace(step=state.step + 1), {**g_metrics, **d_metrics}
+
+
+def ema_update(ema: dict, params: dict, step: jax.Array, decay: float) -> dict:
+  """ema ← d·ema + (1 − d)·params with d = min(decay, (1 + step) / (10 + step)): a short warm-up so
+  that early samples are not dominated by the random initialisation."""
+  d = jnp.minimum(decay, (1.0 + step) / (10.0 + step)).astype(jnp.float32)
+  return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)

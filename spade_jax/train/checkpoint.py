@@ -1,0 +1,276 @@
+"""Checkpoints: orbax `CheckpointManager` under `<workdir>/checkpoints/<step>/`.
+
+Each checkpoint holds three items:
+  state   the TrainState as a flat `{"variables.G.params.fc.kernel": array, ...}` dict (every leaf,
+          EMA and optimizer states included);
+  config  the run's config (JSON), checked on restore: a checkpoint of another *model* is refused;
+  data    each process's data-iterator position (`process_<i>-of-<n>.json`).
+
+Saving is asynchronous (the arrays are copied to the host before `save` returns, so the training
+step may donate them). Restoring tries the newest step first; a checkpoint that cannot be read
+(corrupt, partial) is moved to `<workdir>/checkpoints_unreadable/` with a warning and the previous
+one is tried.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+from typing import Any, Optional
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from etils import epath
+
+log = logging.getLogger("spade_jax.train")
+
+# Config fields a checkpoint must agree on to be resumed: everything that shapes the state.
+MODEL_FIELDS_PREFIXES = ("model.",)
+MODEL_FIELDS = ("data.label_nc", "data.contain_dontcare_label", "data.no_instance", "data.crop_size",
+                "data.aspect_ratio")
+
+
+class ConfigMismatchError(ValueError):
+  """The checkpoint in the workdir belongs to another model configuration."""
+
+
+class NoUsableCheckpointError(RuntimeError):
+  """Checkpoints exist but none of them can be read."""
+
+
+# ----------------------------------------------------------------------------------------------
+# flat state
+def _key(path) -> str:
+  parts = []
+  for p in path:
+    for attr in ("key", "name", "idx"):
+      if hasattr(p, attr):
+        parts.append(str(getattr(p, attr)))
+        break
+    else:
+      parts.append(str(p))
+  return ".".join(parts)
+
+
+def flatten(tree) -> dict[str, Any]:
+  """Pytree → `{dotted path: leaf}` (the on-disk layout of the `state` item)."""
+  leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+  flat = {}
+  for path, leaf in leaves:
+    k = _key(path)
+    if k in flat:
+      raise ValueError(f"state keys collide at {k!r}")
+    flat[k] = leaf
+  return flat
+
+
+def unflatten(template, flat: dict[str, Any]):
+  """Inverse of `flatten` for the structure of `template`; a clear error on missing/extra keys."""
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+  keys = [_key(p) for p, _ in leaves]
+  missing = [k for k in keys if k not in flat]
+  extra = sorted(set(flat) - set(keys))
+  if missing or extra:
+    raise ConfigMismatchError("checkpoint state does not match this model: "
+                              + (f"missing {missing[:5]}{' …' if len(missing) > 5 else ''} " if missing else "")
+                              + (f"unexpected {extra[:5]}{' …' if len(extra) > 5 else ''}" if extra else ""))
+  return jax.tree_util.tree_unflatten(treedef, [flat[k] for k in keys])
+
+
+# ----------------------------------------------------------------------------------------------
+# per-process data-iterator state
+class DataStateHandler(ocp.CheckpointHandler):
+  """Each process writes / reads its own `process_<i>-of-<n>.json` (iterator position)."""
+
+  def save(self, directory: epath.Path, args: "DataStateSave"):
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    (epath.Path(directory) / name).write_text(json.dumps(args.state))
+
+  def restore(self, directory: epath.Path, args: Optional["DataStateRestore"] = None):
+    f = epath.Path(directory) / f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    return json.loads(f.read_text()) if f.exists() else None
+
+  def metadata(self, directory):
+    return None
+
+  def finalize(self, directory):
+    pass
+
+  def close(self):
+    pass
+
+
+@ocp.args.register_with_handler(DataStateHandler, for_save=True)
+@dataclasses.dataclass
+class DataStateSave(ocp.args.CheckpointArgs):
+  state: Any
+
+
+@ocp.args.register_with_handler(DataStateHandler, for_restore=True)
+@dataclasses.dataclass
+class DataStateRestore(ocp.args.CheckpointArgs):
+  pass
+
+
+# ----------------------------------------------------------------------------------------------
+def _flat_config(d: dict, prefix: str = "") -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flat_config(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+  """Model-defining fields that differ, as `name (checkpoint X, now Y)` strings."""
+  a, b = _flat_config(saved), _flat_config(current)
+  names = sorted(k for k in set(a) | set(b)
+                 if k.startswith(MODEL_FIELDS_PREFIXES) or k in MODEL_FIELDS)
+  out = []
+  for k in names:
+    if k not in a or k not in b:  # a field added to the config later is not a difference
+      continue
+    x, y = a[k], b[k]
+    if x != y and not (isinstance(x, (int, float)) and isinstance(y, (int, float)) and float(x) == float(y)):
+      out.append(f"{k} (checkpoint {x!r}, now {y!r})")
+  ema_a = float(a.get("train.ema_decay", 0) or 0) > 0
+  ema_b = float(b.get("train.ema_decay", 0) or 0) > 0
+  if "train.ema_decay" in a and ema_a != ema_b:
+    out.append(f"train.ema_decay (checkpoint {a['train.ema_decay']!r}, now {b.get('train.ema_decay')!r}:"
+               " an EMA copy is present in one and not the other)")
+  return out
+
+
+@dataclasses.dataclass
+class Restored:
+  step: int
+  state: Any  # pytree with the template's structure
+  data_state: Optional[dict]
+  config: dict
+
+
+class Checkpointer:
+  """Saves / restores `{state, config, data}`; see the module docstring."""
+
+  def __init__(self, workdir: str, config, *, keep: int = 3, async_save: bool = True):
+    self.workdir = os.path.abspath(workdir)
+    self.directory = os.path.join(self.workdir, "checkpoints")
+    self.config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
+                                           create=True, cleanup_tmp_directories=True)
+    self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                         item_names=("state", "config", "data"))
+
+  # ----- save -----
+  def save(self, step: int, state, data_state: Optional[dict], *, force: bool = False) -> bool:
+    """Starts saving (returns when the arrays are on the host); `force` ignores the interval."""
+    if step in self.manager.all_steps():
+      return False
+    args = ocp.args.Composite(state=ocp.args.StandardSave(flatten(state)),
+                              config=ocp.args.JsonSave(self.config_dict),
+                              data=DataStateSave(data_state))
+    return self.manager.save(int(step), args=args, force=force)
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  # ----- restore -----
+  def _set_aside(self, step: int, reason: str):
+    """Moves an unreadable checkpoint out of the way (primary process) so that the step can be
+    written again later."""
+    src = os.path.join(self.directory, str(step))
+    if jax.process_index() == 0 and os.path.exists(src):
+      dst_root = os.path.join(self.workdir, "checkpoints_unreadable")
+      os.makedirs(dst_root, exist_ok=True)
+      dst = os.path.join(dst_root, f"{step}.{time.strftime('%Y%m%d-%H%M%S')}")
+      shutil.move(src, dst)
+      reason += f"; moved to {dst}"
+    log.warning("checkpoint %s is unreadable (%s): falling back to the previous one", src, reason)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+      multihost_utils.sync_global_devices(f"spade_jax_ckpt_set_aside_{step}")
+    self.manager.reload()
+
+  def read_config(self, step: int) -> dict:
+    return self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
+
+  def restore(self, template, current_config: Optional[dict] = None) -> Optional[Restored]:
+    """Newest readable checkpoint restored into `template`'s structure (leaves: arrays or
+    `jax.ShapeDtypeStruct`s with shardings), or None when there is none.
+
+    Raises ConfigMismatchError (naming the fields) for a checkpoint of another model config.
+    """
+    current = current_config if current_config is not None else self.config_dict
+    abstract = flatten(template)
+    tried = []
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        saved = self.read_config(step)
+      except Exception as e:  # noqa: BLE001 - any read failure means unreadable
+        self._set_aside(step, f"config: {type(e).__name__}: {e}")
+        tried.append(step)
+        continue
+      diffs = config_differences(saved, current)
+      if diffs:
+        raise ConfigMismatchError(
+            f"{self.directory}/{step} was written by another model configuration; differing "
+            f"fields: {'; '.join(diffs)}. Use another --workdir, or set these fields back.")
+      try:
+        abstract_state = {k: _restore_type(v) for k, v in abstract.items()}
+        r = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), data=DataStateRestore()))
+        flat = dict(r.state)
+        extra = set(flat) - set(abstract)
+        if extra or set(abstract) - set(flat):
+          raise ConfigMismatchError(f"{self.directory}/{step}: state keys differ from this model's "
+                                    f"(e.g. {sorted(extra or set(abstract) - set(flat))[:3]})")
+        _check_shapes(flat, abstract, f"{self.directory}/{step}")
+        state = unflatten(template, flat)
+      except ConfigMismatchError:
+        raise
+      except Exception as e:  # noqa: BLE001
+        self._set_aside(step, f"{type(e).__name__}: {str(e)[:300]}")
+        tried.append(step)
+        continue
+      data_state = r.data
+      if data_state is None:
+        log.warning("checkpoint %s/%d has no data-iterator position for process %d of %d (written "
+                    "by another number of processes): the data order restarts", self.directory,
+                    step, jax.process_index(), jax.process_count())
+      return Restored(step, state, data_state, saved)
+    if tried:
+      raise NoUsableCheckpointError(
+          f"none of the checkpoints {tried} in {self.directory} could be read (moved to "
+          f"{self.workdir}/checkpoints_unreadable/); delete the workdir or restore a good copy")
+    return None
+
+
+def _restore_type(leaf):
+  if isinstance(leaf, jax.ShapeDtypeStruct):
+    return leaf
+  if isinstance(leaf, jax.Array):
+    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=leaf.sharding)
+  arr = np.asarray(leaf)
+  return jax.ShapeDtypeStruct(arr.shape, arr.dtype,
+                              sharding=jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+
+
+def _check_shapes(flat: dict, abstract: dict, where: str):
+  bad = [f"{k}: checkpoint {tuple(np.shape(flat[k]))}, model {tuple(abstract[k].shape)}"
+         for k in abstract if tuple(np.shape(flat[k])) != tuple(abstract[k].shape)]
+  if bad:
+    raise ConfigMismatchError(f"{where}: array shapes differ from this model's: {'; '.join(bad[:5])}")
