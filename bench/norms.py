@@ -176,8 +176,9 @@ def count(config) -> dict:
   h, w = model.image_hw
   seg = jax.ShapeDtypeStruct((1, h, w, model.semantic_nc), jnp.float32)
   img = jax.ShapeDtypeStruct((1, h, w, 3), jnp.float32)
-  g_flops = _flops(FLAGS.flops_from, lambda v, s, i: model.generate(v, s, image=i, rng=jax.random.key(0))[0], v, seg, img)
-  state = jax.eval_shape(lambda: create_train_state(model, jax.random.key(0)))
+  g_flops = _flops(FLAGS.flops_from, lambda v, s, i: model.generate(v, s, image=i, rng=jax.random.key(0))[0],
+                   v, seg, img)
+  state = jax.eval_shape(lambda: create_train_state(model, jax.random.PRNGKey(0)))
   batch = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), _fake_batch(config, 1))
   iter_flops = _flops(FLAGS.iter_flops_from, lambda s, b: train_step(model, s, b), state, batch)
   return {"g_params": _n_params(v["G"]["params"]), "norm_params": _norm_params(v["G"]["params"]),
@@ -194,13 +195,13 @@ def time_variant(config) -> dict:
   b = config.batch_size
   batch = jax.device_put(_fake_batch(config, b))
   # Initialisation runs once: compile it without backend optimisations (much faster on CPU).
-  init = jax.jit(lambda k: create_train_state(model, k)).lower(jax.random.key(0))
+  init = jax.jit(lambda k: create_train_state(model, k)).lower(jax.random.PRNGKey(0))
   try:
     init = init.compile(compiler_options={"xla_backend_optimization_level": 0,
                                           "xla_llvm_disable_expensive_passes": True})
   except Exception:  # noqa: BLE001 — options unknown to this backend
     init = init.compile()
-  state = init(jax.random.key(0))
+  state = init(jax.random.PRNGKey(0))
   step = jax.jit(lambda s, x: train_step(model, s, x), donate_argnums=0)
   compiled = step.lower(state, batch).compile()
   mem = compiled.memory_analysis()

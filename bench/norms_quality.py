@@ -8,7 +8,8 @@
 
 Every variant is trained from the same seed for `--steps` iterations of the pure `train_step` (G step +
 D step, official hyper-parameters, `train.no_vgg_loss=True`) on the embedded synthetic dataset
-(`configs/synthetic.py` by default: 10 classes, instance maps; rendered on first use), then scored by the
+(`configs/synthetic.py` by default: 10 classes, instance maps; rendered on first use; no EMA: the trained
+weights are scored), then scored by the
 evaluation harness, `spade_jax.evaluate.loop.evaluate_generator` (FID on the validation split; mIoU /
 pixel accuracy with `--segmenter_dir`); each variant's `metrics.json` goes to `--out_dir/<variant>`.
 SEAN needs its style image at evaluation (reconstruction setting, as in the SEAN paper; SPEC §7.3): the
@@ -55,6 +56,7 @@ def synthetic_config(base, norm: str):
   if norm == "spade5x5":
     c.model.norm_G = re.sub(r"\d+x\d+$", "5x5", c.model.norm_G)
   c.train.no_vgg_loss = True  # the VGG loss needs the training loop's VGG wiring (train.py)
+  c.train.ema_decay = 0.0  # every variant is scored on its trained weights (no EMA copy)
   c.total_steps = FLAGS.steps
   return c
 
@@ -67,7 +69,7 @@ def train_and_score(config, name: str) -> dict:
   from spade_jax.train.step import create_train_state, train_step
   model = SPADEModel(config)
   keys = ("label", "instance", "image")
-  state = create_train_state(model, jax.random.key(config.seed))
+  state = create_train_state(model, jax.random.PRNGKey(config.seed))
   step = jax.jit(lambda s, b: train_step(model, s, b), donate_argnums=0)
   it = pipeline.make_iterator(config, "train", process_index=0, process_count=1)
   t0, losses = time.time(), {}

@@ -37,7 +37,8 @@ def markdown(result: dict) -> str:
       f"Params and FLOPs: full config (crop {full['crop_size']}, ngf {full['ngf']}, label_nc "
       f"{full['label_nc']}, batch 1; FLOPs = XLA cost analysis: G forward {result['config']['flops_from']}, "
       f"iteration {result['config']['iter_flops_from']}). "
-      + (f"Timing and memory: crop {timing['crop_size']}, ngf {timing['ngf']}, batch {timing['batch_size']}, "
+      + (f"Timing and memory: crop {timing['crop_size']}, ngf {timing['ngf']}, ndf {timing.get('ndf')}, "
+         f"batch {timing['batch_size']}, SEAN style width {timing.get('sean_style_dim')}, "
          f"median of {result['config']['timed_iters']} iterations; no VGG loss."
          if timing else "Timing skipped."),
       "Δ = relative to the `batch` baseline (same skeleton, parameter-free BN, no modulation).",

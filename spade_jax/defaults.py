@@ -17,7 +17,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # ----- model (official names) -----
   m = c.model = ml_collections.ConfigDict()
-  m.norm = "spade"  # modulation variant: spade | (later: clade, clade_icpe, sean, batch, instance, group)
+  m.norm = "spade"  # modulation variant: spade | clade | clade_icpe | sean | batch | instance | group
   m.ngf = 64
   m.ndf = 64
   m.norm_G = "spectralspadesyncbatch3x3"
@@ -33,6 +33,11 @@ def get_config() -> ml_collections.ConfigDict:
   m.init_type = "xavier"
   m.init_variance = 0.02
   m.no_ganFeat_loss = False  # D returns intermediate features unless this is set
+  m.num_groups = 32  # group-norm baseline
+  m.icpe_skip_class = 0  # CLADE-ICPE: class id without a positional map (official: 0)
+  m.sean_style_dim = 512
+  m.sean_encoder_ngf = 32
+  m.sean_per_class_fc = True  # official SEAN: one FC per class in every styled layer
 
   # ----- data -----
   d = c.data = ml_collections.ConfigDict()

@@ -17,14 +17,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config
+from model_utils import load_config, tiny_config
 from spade_jax.models.spade import SPADEModel
 from spade_jax.nn.clade import (CLADE, ICPEDist, connected_components, icpe_dist_map, icpe_dist_map_numpy)
 from spade_jax.nn.modulation import (MODULATIONS, SPADE, Modulation, PlainNorm, generator_hooks,
                                      make_modulation)
 from spade_jax.nn.norms import ParamFreeNorm
 from spade_jax.nn.sean import ACE, StyleEncoder, region_average
-from test_models import n_params, tiny_config
+
+
+def n_params(tree) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
+
 
 VARIANTS = ["spade", "clade", "clade_icpe", "sean", "batch", "instance", "group"]
 LABEL_NC = 5  # tiny_config
