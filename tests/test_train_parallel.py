@@ -163,8 +163,6 @@ def test_bfloat16_compute_float32_params(config, initial, one_device):
     assert m[k] == pytest.approx(m1[k], rel=0.05, abs=0.02), k
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (open in issue #5): EMA BN re-estimation differs "
-                   "between the mesh and pmap drivers (e.g. G_middle_0 norm_0 mean off by up to 0.036)")
 def test_bn_reestimation_mesh_matches_pmap(config, initial, one_device):
   _, driver, _, batches = initial
   s1, _ = one_device

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from flax import traverse_util
 
 from spade_jax.nn.norms import MOMENTUM
+from spade_jax.train.step import draw_eps
 
 BN_LEAVES = ("mean", "var")  # ParamFreeNorm running statistics; everything else (u, v) is spectral norm
 
@@ -57,8 +58,10 @@ def reestimate(model, variables: dict, batches: dict, rng: jax.Array) -> dict:
     zeroed = {n: _map_bn(stats[n], jnp.zeros_like) for n in nets}
     v = {n: {"params": variables[n]["params"], "batch_stats": zeroed[n]} for n in nets}
     seg = model.semantics(batch)
-    _, new_stats, _ = model.generate(v, seg, image=batch["image"], rng=jax.random.fold_in(rng, i),
-                                     train=True)
+    eps = None
+    if model.config.model.use_vae:  # noise for this device's rows of the global batch
+      eps = draw_eps(model, jax.random.fold_in(rng, i), batch["image"].shape[0], model.axis_name)
+    _, new_stats, _ = model.generate(v, seg, image=batch["image"], eps=eps, train=True)
     sums = {n: jax.tree.map(lambda s, new, path_is_bn: s + new / MOMENTUM if path_is_bn else s,
                             sums[n], new_stats[n], _bn_mask(new_stats[n])) for n in nets}
     return ({n: new_stats[n] for n in nets}, sums), None

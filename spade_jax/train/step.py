@@ -38,7 +38,7 @@ def _pmean(tree, axis_name):
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
-def _draw_eps(model: SPADEModel, rng, batch_size: int, axis_name: Optional[str]):
+def draw_eps(model: SPADEModel, rng, batch_size: int, axis_name: Optional[str]):
   """VAE noise for this device's rows of the global batch (same values as a 1-device run)."""
   z_dim = model.config.model.z_dim
   if axis_name is None:
@@ -61,7 +61,7 @@ def g_step(model: SPADEModel, state: TrainState, batch: dict, *,
   real = batch["image"]
   rng = jax.random.fold_in(state.rng, state.step)
   if cfg.model.use_vae and eps is None:
-    eps = _draw_eps(model, jax.random.fold_in(rng, 0), real.shape[0], axis_name)
+    eps = draw_eps(model, jax.random.fold_in(rng, 0), real.shape[0], axis_name)
   # Official KLD is a sum over the (per-device) batch: scale so that the pmean over devices gives the
   # sum over the global batch, identical to a single-device run of the same global batch.
   kld_scale = 1.0 if axis_name is None else jax.lax.psum(1, axis_name)
@@ -104,7 +104,7 @@ def d_step(model: SPADEModel, state: TrainState, batch: dict, *, eps: Optional[j
   real = batch["image"]
   rng = jax.random.fold_in(state.rng, state.step)
   if cfg.model.use_vae and eps is None:
-    eps = _draw_eps(model, jax.random.fold_in(rng, 1), real.shape[0], axis_name)
+    eps = draw_eps(model, jax.random.fold_in(rng, 1), real.shape[0], axis_name)
   fake, new_stats, _ = model.generate(state.variables, seg, image=real, eps=eps, train=True)
   fake = jax.lax.stop_gradient(fake)
 
