@@ -4,6 +4,7 @@ Compiles in seconds on a CPU; trains nothing recognisable. No VGG loss (its weig
 """
 
 from spade_jax.defaults import get_config as _base
+from spade_jax.train import settings
 
 
 def get_config():
@@ -37,4 +38,4 @@ def get_config():
   t.no_vgg_loss = True
   t.ema_decay = 0.9
   t.ema_bn_batches = 2
-  return c
+  return settings.complete(c)

@@ -182,6 +182,10 @@ class Checkpointer:
     self.manager.wait_until_finished()
 
   def close(self):
+    """Waits for a pending (async) save, then releases the manager; safe to call twice."""
+    if getattr(self, "_closed", False):
+      return
+    self._closed = True
     self.manager.wait_until_finished()
     self.manager.close()
 
@@ -208,6 +212,23 @@ class Checkpointer:
   def read_config(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
 
+  def _restore_state(self, step: int, template):
+    abstract = flatten(template)
+    r = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore({k: _restore_type(v) for k, v in abstract.items()}),
+        data=DataStateRestore()))
+    flat = dict(r.state)
+    extra, missing = set(flat) - set(abstract), set(abstract) - set(flat)
+    if extra or missing:
+      raise ConfigMismatchError(f"{self.directory}/{step}: state keys differ from this model's "
+                                f"(e.g. {sorted(extra or missing)[:3]})")
+    _check_shapes(flat, abstract, f"{self.directory}/{step}")
+    return unflatten(template, flat), r.data
+
+  def restore_step(self, step: int, template):
+    """The state of checkpoint `step` in `template`'s structure (no fallback, no config check)."""
+    return self._restore_state(step, template)[0]
+
   def restore(self, template, current_config: Optional[dict] = None) -> Optional[Restored]:
     """Newest readable checkpoint restored into `template`'s structure (leaves: arrays or
     `jax.ShapeDtypeStruct`s with shardings), or None when there is none.
@@ -215,7 +236,6 @@ class Checkpointer:
     Raises ConfigMismatchError (naming the fields) for a checkpoint of another model config.
     """
     current = current_config if current_config is not None else self.config_dict
-    abstract = flatten(template)
     tried = []
     for step in sorted(self.manager.all_steps(), reverse=True):
       try:
@@ -230,23 +250,13 @@ class Checkpointer:
             f"{self.directory}/{step} was written by another model configuration; differing "
             f"fields: {'; '.join(diffs)}. Use another --workdir, or set these fields back.")
       try:
-        abstract_state = {k: _restore_type(v) for k, v in abstract.items()}
-        r = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state), data=DataStateRestore()))
-        flat = dict(r.state)
-        extra = set(flat) - set(abstract)
-        if extra or set(abstract) - set(flat):
-          raise ConfigMismatchError(f"{self.directory}/{step}: state keys differ from this model's "
-                                    f"(e.g. {sorted(extra or set(abstract) - set(flat))[:3]})")
-        _check_shapes(flat, abstract, f"{self.directory}/{step}")
-        state = unflatten(template, flat)
+        state, data_state = self._restore_state(step, template)
       except ConfigMismatchError:
         raise
       except Exception as e:  # noqa: BLE001
         self._set_aside(step, f"{type(e).__name__}: {str(e)[:300]}")
         tried.append(step)
         continue
-      data_state = r.data
       if data_state is None:
         log.warning("checkpoint %s/%d has no data-iterator position for process %d of %d (written "
                     "by another number of processes): the data order restarts", self.directory,

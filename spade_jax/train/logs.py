@@ -58,16 +58,20 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def image_grid(labels: np.ndarray, fake: np.ndarray, real: np.ndarray, colours: np.ndarray,
-               pad: int = 2) -> np.ndarray:
-  """Rows of `label | generated | real` (uint8 [rows·(H+pad), 3·(W+pad), 3])."""
+               pad: int = 2, max_rows: int = 4) -> np.ndarray:
+  """Triplets `label | generated | real`, `max_rows` per column of triplets, columns side by side
+  (uint8 [rows·(H+pad)+pad, blocks·3·(W+pad)+pad, 3])."""
   lab = colours[np.clip(np.asarray(labels), 0, len(colours) - 1)]
   cols = [lab, to_uint8(fake), to_uint8(real)]
   n, h, w = lab.shape[:3]
-  grid = np.full((n * (h + pad) + pad, 3 * (w + pad) + pad, 3), 255, np.uint8)
-  for r in range(n):
+  rows = min(n, max_rows)
+  blocks = -(-n // rows)
+  grid = np.full((rows * (h + pad) + pad, blocks * 3 * (w + pad) + pad, 3), 255, np.uint8)
+  for i in range(n):
+    r, b = i % rows, i // rows
     for c, col in enumerate(cols):
-      y, x = pad + r * (h + pad), pad + c * (w + pad)
-      grid[y:y + h, x:x + w] = col[r]
+      y, x = pad + r * (h + pad), pad + (3 * b + c) * (w + pad)
+      grid[y:y + h, x:x + w] = col[i]
   return grid
 
 

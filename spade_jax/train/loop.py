@@ -209,40 +209,44 @@ def train_and_evaluate(config, workdir: str, *, data_iterator=None) -> Result:
       last_saved = step
 
   stop = None
-  with _Signals() as signals:
-    while step < total:
-      batch = next(it)
-      data_state = it.get_state()  # the position *after* this batch: what a resume continues from
-      if recent.maxlen:
-        recent.append({k: batch[k] for k in parallel.TRAIN_KEYS if k in batch})
-      state, metrics = driver.train_step(state, driver.put_batch(batch), vgg)
-      step += 1
-      pending.append((step, metrics))
+  try:
+    with _Signals() as signals:
+      while step < total:
+        batch = next(it)
+        data_state = it.get_state()  # the position *after* this batch: what a resume continues from
+        if recent.maxlen:
+          recent.append({k: batch[k] for k in parallel.TRAIN_KEYS if k in batch})
+        state, metrics = driver.train_step(state, driver.put_batch(batch), vgg)
+        step += 1
+        pending.append((step, metrics))
 
-      stop = signals.received
-      if jax.process_count() > 1 and (step % int(config.log_every_steps) == 0):
-        from jax.experimental import multihost_utils
-        flags = multihost_utils.process_allgather(np.int32(stop or 0))
-        stop = int(np.max(flags)) or None
-      if step % int(config.log_every_steps) == 0 or step == total or stop:
-        flush_metrics()
-      if grid_rows is not None and (step % int(config.image_every_steps) == 0 or step == total):
-        flush_metrics()
-        last_grid = _grid(driver, state, recent, grid_rows, colours, config, step, out)
-      if stop:
-        save(force=True)
-        checkpoints.wait()
-        name = signal.Signals(stop).name
-        progress.message(f"{name}: saved checkpoint {checkpoints.directory}/{step}; run the same "
-                         "command again to resume")
-        break
-      if step % int(config.checkpoint_every_steps) == 0 or step == total:
-        save(force=True)
+        stop = signals.received
+        if jax.process_count() > 1 and (step % int(config.log_every_steps) == 0):
+          from jax.experimental import multihost_utils
+          flags = multihost_utils.process_allgather(np.int32(stop or 0))
+          stop = int(np.max(flags)) or None
+        if step % int(config.log_every_steps) == 0 or step == total or stop:
+          flush_metrics()
+        if grid_rows is not None and (step % int(config.image_every_steps) == 0 or step == total):
+          flush_metrics()
+          last_grid = _grid(driver, state, recent, grid_rows, colours, config, step, out)
+        if stop:
+          save(force=True)
+          checkpoints.wait()
+          name = signal.Signals(stop).name
+          progress.message(f"{name}: saved checkpoint {checkpoints.directory}/{step}; run the same "
+                           "command again to resume")
+          break
+        if step % int(config.checkpoint_every_steps) == 0 or step == total:
+          save(force=True)
 
-  flush_metrics()
-  checkpoints.close()
-  out.close()
-  progress.close()
+    flush_metrics()
+  finally:
+    # Also after a crash or Ctrl-C: a checkpoint still being written (async) is finished, so that
+    # nothing saved earlier is lost and a resume does not race with the background save.
+    checkpoints.close()
+    out.close()
+    progress.close()
   wall = time.time() - t_start
   if primary and not stop:
     progress.message(f"done: step {step} in {wall / 60:.1f} min; checkpoints in {checkpoints.directory}")

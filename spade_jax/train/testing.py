@@ -9,6 +9,9 @@ import sys
 import tempfile
 
 import jax
+import numpy as np
+
+from spade_jax.train.checkpoint import flatten
 
 
 def default_cache_dir() -> str:
@@ -64,3 +67,53 @@ def subprocess_env(num_devices: int = 4, cache_dir: str | None = None) -> dict:
 
 
 PYTHON = sys.executable
+
+
+def _flat(state) -> dict:
+  return {k: np.asarray(v) for k, v in flatten(jax.device_get(state)).items()}
+
+
+def _param_key(k: str):
+  """The parameter a gradient-shaped leaf belongs to (Adam moments, EMA copy), else None."""
+  for pre, net in (("g_opt_state.0.mu.", None), ("g_opt_state.0.nu.", None), ("ema.", None),
+                   ("d_opt_state.0.mu.", "D"), ("d_opt_state.0.nu.", "D")):
+    if k.startswith(pre):
+      rest = k[len(pre):]
+      if net is None:
+        net, rest = rest.split(".", 1)
+      return f"variables.{net}.params.{rest}"
+  return k if ".params." in k else None
+
+
+def assert_same_new_state(got, want, what, lr_max, rtol=2e-4, atol=2e-6):
+  """New states of the same step computed two ways agree to float32 reduction-order noise.
+
+  With beta1 = 0, Adam's first moment after one step *is* the gradient, and the first update is
+  lr·g/(|g| + eps) ≈ ±lr: a parameter whose true gradient is zero (e.g. a conv bias before
+  InstanceNorm) gets a noise-level gradient whose sign is arbitrary, so it may move by up to
+  ±lr differently. Such parameters (and their EMA) are recognised by the reference gradient.
+  The D step's generator forward runs with the updated parameters, so these (≤ 2·lr) shifts also
+  reach BN running means (momentum 0.1) and spectral-norm vectors: those get an absolute 1e-4.
+  Per-device instead of global BN statistics would move running means by ~1e-2 and more.
+  """
+  a, b = _flat(got), _flat(want)
+  assert a.keys() == b.keys()
+  grads = {_param_key(k): np.abs(v) for k, v in b.items() if k.startswith(("g_opt_state.0.mu.",
+                                                                           "d_opt_state.0.mu."))}
+  for k in b:
+    x, y = a[k], b[k]
+    if x.dtype.kind in "iu":
+      np.testing.assert_array_equal(x, y, err_msg=f"{what}: {k}")
+      continue
+    tol = atol + rtol * np.abs(y) + 1e-5 * np.max(np.abs(y))  # sums with cancellation: leaf scale
+    pk = _param_key(k)
+    if pk is not None and (k.startswith("variables.") or k.startswith("ema.")):
+      noise = grads[pk] < 1e-6
+      tol = np.where(noise, tol + 2.0 * lr_max, tol)
+    elif pk is not None and ".nu." in k:
+      tol = tol + 1e-12  # 0.1·g², absolute noise of noise-level gradients
+    elif ".batch_stats." in k:
+      tol = tol + 1e-4
+    bad = np.abs(x - y) > tol
+    assert not bad.any(), (f"{what}: {k}: {int(bad.sum())}/{bad.size} elements differ, max "
+                           f"{float(np.max(np.abs(x - y))):.3g}")
