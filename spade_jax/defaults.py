@@ -65,4 +65,12 @@ def get_config() -> ml_collections.ConfigDict:
   t.no_vgg_loss = False
   t.vgg_weights = ""  # path to torchvision vgg19 state dict (.pth) or converted .npz
   t.niter_decay_steps = 0  # linear lr decay over the last N steps (0 = constant lr, official default)
+
+  # ----- evaluation (eval.py metrics mode; see spade_jax/evaluate/loop.py for the protocol) -----
+  e = c.eval = ml_collections.ConfigDict()
+  e.segmenter = ""  # mIoU segmenter: a U-Net directory (`python -m spade_jax.evaluate.segmentation`)
+  #                   or a DeepLabV2 .pth/.npz (COCO-Stuff, see the README); "" = no mIoU
+  e.fid_weights = ""  # FID Inception file ("" = $SPADE_FID_WEIGHTS or weights/fid_inception/default_1.pt)
+  e.diversity_samples = 2  # random-z samples per label map for the diversity score (VAE models)
+  e.save_images = True
   return c

@@ -59,6 +59,14 @@ def _val_names(config) -> Callable[[int], str]:
   return name
 
 
+def _generation_protocol(model) -> str:
+  if model.config.model.use_vae:
+    return "style-guided from the paired real image (VAE encoder)"
+  if model.config.model.norm == "sean":
+    return "per-region style codes from the paired real image (SEAN reconstruction setting)"
+  return "label map only"
+
+
 def real_statistics(config, batches, extractor, cache_dir: str, log=print) -> np.ndarray:
   """Inception features of the real val images, cached per dataset identity and resolution."""
   from spade_jax.data.dataset import spec_from_config
@@ -86,16 +94,15 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
   os.makedirs(out_dir, exist_ok=True)
   use_vae = bool(config.model.use_vae)
   extractor = fid_lib.FIDFeatureExtractor(fid_weights, batch_size=max(1, config.batch_size))
-  seg = None
-  if segmenter_dir:
-    seg_vars, seg_meta = seg_lib.load(segmenter_dir)
-    seg = (seg_lib.make_predict(seg_vars, seg_meta["num_classes"], seg_meta.get("width", 32)), seg_meta)
+  seg = seg_lib.load_segmenter(segmenter_dir) if segmenter_dir else None  # U-Net dir or DeepLabV2 file
   names = _val_names(config) if save_images else None
 
   @jax.jit
   def gen(variables, batch, rng):
     s = model.semantics(batch)
-    fake, _, _ = model.generate(variables, s, image=batch["image"] if use_vae else None, rng=rng, train=False)
+    # The paired real image: the VAE's style (style-guided) and SEAN's per-region style codes;
+    # other generators ignore it.
+    fake, _, _ = model.generate(variables, s, image=batch["image"], rng=rng, train=False)
     samples = []
     if use_vae:
       for k in range(diversity_samples):
@@ -141,16 +148,17 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
   h, w = model.image_hw
   metrics["protocol"] = {
       "split": "val", "resolution": [h, w], "images": count,
-      "generation": "style-guided from the paired real image (VAE)" if use_vae else "label map only",
+      "generation": _generation_protocol(model),
       "fid": "TF-Inception pool3, uint8 at the generator resolution, TF1 bilinear to 299; exact trace term",
       "segmentation": "don't-care ignored; accumulated confusion; mIoU over classes with non-empty union",
       "diversity": f"mean pairwise L1 in [0,1] over {diversity_samples} random-z samples" if use_vae else None,
       "weights_sha256": {"fid_inception": _sha256(str(fid_lib.inception.resolve_weights_path(fid_weights))),
-                         "segmenter": _sha256(os.path.join(segmenter_dir, "params.npz")) if segmenter_dir else None},
+                         "segmenter": _sha256(seg[1]["weights_file"]) if seg is not None else None},
       "config": json.loads(config.to_json_best_effort()),
       **(extra or {})}
   with open(os.path.join(out_dir, "metrics.json"), "w") as f:
     json.dump(metrics, f, indent=2)
-  log(f"eval: FID {metrics['fid']:.2f}" + (f", mIoU {metrics['miou']:.4f} (real {metrics['real_miou']:.4f})"
-                                           if seg is not None else "") + f" → {out_dir}/metrics.json")
+  miou = "" if seg is None else f", mIoU {metrics['miou']:.4f}" + (
+      f" (real {metrics['real_miou']:.4f})" if metrics["real_miou"] is not None else "")  # None: DeepLabV2
+  log(f"eval: FID {metrics['fid']:.2f}{miou} → {out_dir}/metrics.json")
   return metrics

@@ -21,7 +21,7 @@ def restore_state(config, workdir: str, step: Optional[int] = None):
   """→ (model, TrainState on the host, step). The newest readable checkpoint unless `step` is given."""
   config = settings.complete(config)
   model = SPADEModel(config)
-  template = jax.eval_shape(lambda: create_train_state(model, jax.random.key(0)))
+  template = jax.eval_shape(lambda: create_train_state(model, jax.random.PRNGKey(0)))
   ckpt = ckpt_lib.Checkpointer(workdir, config, async_save=False)
   try:
     steps = ckpt.all_steps()
@@ -55,7 +55,7 @@ def load_for_inference(config, workdir: str, step: Optional[int] = None, *, bn_b
     keys = ("image", "label", "instance")
     batches = [next(it) for _ in range(k)]
     stacked = {key: np.stack([b[key] for b in batches]) for key in keys}
-    variables = jax.jit(lambda v, b, r: ema_lib.reestimate(model, v, b, r))(variables, stacked, jax.random.key(step))
+    variables = jax.jit(lambda v, b, r: ema_lib.reestimate(model, v, b, r))(variables, stacked, jax.random.PRNGKey(step))
     log(f"restored step {step}: EMA generator, BN statistics re-estimated on {k} training batches")
   else:
     log(f"restored step {step}: {'live' if state.ema is None else 'EMA'} generator")
@@ -65,7 +65,18 @@ def load_for_inference(config, workdir: str, step: Optional[int] = None, *, bn_b
 def evaluate(config, workdir: str, step: Optional[int] = None, **kwargs) -> dict:
   """`eval.py` metrics mode: `<workdir>/eval/<step>/metrics.json` + images."""
   from spade_jax.evaluate.loop import evaluate_generator
+  e = config.get("eval", {})
+  seg = e.get("segmenter", "") or None
+  if seg and not os.path.exists(seg):  # before the slow restore: fail fast, name the option
+    raise FileNotFoundError(f"config.eval.segmenter: {seg} does not exist (a U-Net directory, or a "
+                            f"DeepLabV2 .pth/.npz file: see the README); train the synthetic "
+                            f"segmenter with `python -m spade_jax.evaluate.segmentation --config CONFIG "
+                            f"--out {seg}`, or set --config.eval.segmenter='' to skip mIoU")
+  kwargs = {"segmenter_dir": seg, "fid_weights": e.get("fid_weights", "") or None,
+            "diversity_samples": int(e.get("diversity_samples", 2)),
+            "save_images": bool(e.get("save_images", True)), **kwargs}
+  from spade_jax.models.inception import resolve_weights_path
+  resolve_weights_path(kwargs["fid_weights"])  # fail fast, with the fetch instructions
   model, variables, step = load_for_inference(config, workdir, step, return_step=True)
-  segmenter = model.config.get("eval", {}).get("segmenter", "") if hasattr(model.config, "get") else ""
   return evaluate_generator(model, variables, model.config, os.path.join(workdir, "eval", str(step)),
-                            segmenter_dir=segmenter or None, extra={"step": int(step)}, **kwargs)
+                            extra={"step": int(step)}, **kwargs)

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -103,6 +103,47 @@ def load(out_dir: str) -> tuple[dict, dict]:
     variables = traverse_util.unflatten_dict({k: jnp.asarray(f[k]) for k in f.files}, sep="/")
   with open(m) as f:
     return variables, json.load(f)
+
+
+DEEPLAB_SUFFIXES = (".pth", ".pt", ".npz")
+
+
+def _quantize(images: jax.Array) -> jax.Array:
+  """[-1, 1] → the uint8 values a saved PNG holds (`synthesize.to_uint8`: clipped, truncated) → [-1, 1]."""
+  return jnp.floor(jnp.clip((images + 1.0) * 127.5, 0.0, 255.0)) / 127.5 - 1.0
+
+
+def load_segmenter(path: str, *, n_blocks=None) -> tuple[Callable, dict]:
+  """The mIoU segmenter at `path` → `(predict, meta)`: `predict(images [B, H, W, 3] in [-1, 1])` →
+  int class ids `[B, H, W]`; `meta` has `kind`, `num_classes`, `weights_file` (the file to hash) and
+  `real_val_miou` / `real_val_pixel_acc` (None when unknown).
+
+  Two kinds:
+    * a directory with `params.npz` + `meta.json`: our U-Net (synthetic data; `python -m
+      spade_jax.evaluate.segmentation`);
+    * a `.pth` / `.pt` / `.npz` file: DeepLabV2, the paper's COCO-Stuff segmenter, i.e. kazuto1011/
+      deeplab-pytorch's `deeplabv2_resnet101_msc-cocostuff164k-100000.pth` (182 classes;
+      `spade_jax.official.deeplab_convert`; `n_blocks` other than ResNet-101's only for tests).
+
+  COCO-Stuff protocol with DeepLabV2 (SPEC §6; the paper released no eval code, this follows
+  SMIS#6 / CC-FPSE#4): the 5,000 val2017 images; each generated image is segmented at the generated
+  resolution (256×256), after the same uint8 quantisation as the saved PNGs, with the original's
+  test-time processing (BGR, 0–255 minus the mean, max over scales 1, 0.75, 0.5, logits resized
+  bilinearly with `align_corners=False` to 256×256, argmax); the ground-truth label maps are resized
+  with nearest neighbour to 256×256 (the data pipeline's official preprocessing); label 255 (unlabeled,
+  mapped to the don't-care id 182 by the pipeline) is ignored; the confusion matrix is accumulated over
+  the split and mIoU averages the classes with a non-empty union (`metrics.scores`).
+  """
+  if path.endswith(DEEPLAB_SUFFIXES) and not os.path.isdir(path):
+    from spade_jax.official.deeplab_convert import RESNET101_BLOCKS, load_deeplabv2
+    module, variables = load_deeplabv2(path, n_blocks=n_blocks or RESNET101_BLOCKS)
+    apply = jax.jit(lambda v, images: jnp.argmax(module.apply(v, _quantize(images)), -1))
+    meta = {"kind": "deeplabv2", "num_classes": int(module.num_classes), "weights_file": path,
+            "msc_scales": [1.0, *module.msc_scales], "real_val_miou": None, "real_val_pixel_acc": None}
+    return (lambda images: apply(variables, images)), meta
+  variables, meta = load(path)
+  predict = make_predict(variables, meta["num_classes"], meta.get("width", 32))
+  return predict, {**meta, "kind": "unet", "weights_file": os.path.join(path, "params.npz")}
 
 
 def main(argv=None) -> int:

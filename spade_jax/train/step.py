@@ -48,6 +48,13 @@ def draw_eps(model: SPADEModel, rng, batch_size: int, axis_name: Optional[str]):
   return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(axis_name) * batch_size, batch_size)
 
 
+def noise_rng(rng, salt: int, axis_name: Optional[str]):
+  """RNG of G's noise injection (SEAN): a different stream per device under `axis_name` (so the
+  per-pixel noise is not repeated across devices); unused, and compiled away, for other variants."""
+  rng = jax.random.fold_in(rng, salt)
+  return rng if axis_name is None else jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+
+
 def g_step(model: SPADEModel, state: TrainState, batch: dict, *,
            vgg_fn: Optional[Callable[[jax.Array], list]] = None, eps: Optional[jax.Array] = None,
            axis_name: Optional[str] = None) -> tuple[TrainState, dict, dict]:
@@ -68,7 +75,8 @@ def g_step(model: SPADEModel, state: TrainState, batch: dict, *,
 
   def loss_fn(g_params):
     variables = _with(state.variables, params=g_params)
-    fake, new_stats, extras = model.generate(variables, seg, image=real, eps=eps, train=True)
+    fake, new_stats, extras = model.generate(variables, seg, image=real, eps=eps, train=True,
+                                             rng=noise_rng(rng, 2, axis_name))
     pred_fake, pred_real, d_stats = model.discriminate(variables["D"], seg, fake, real, train=True)
     terms = {"GAN": losses.gan_loss(pred_fake, t.gan_mode, True, for_discriminator=False)}
     if not cfg.model.get("no_ganFeat_loss", False):
@@ -105,7 +113,8 @@ def d_step(model: SPADEModel, state: TrainState, batch: dict, *, eps: Optional[j
   rng = jax.random.fold_in(state.rng, state.step)
   if cfg.model.use_vae and eps is None:
     eps = draw_eps(model, jax.random.fold_in(rng, 1), real.shape[0], axis_name)
-  fake, new_stats, _ = model.generate(state.variables, seg, image=real, eps=eps, train=True)
+  fake, new_stats, _ = model.generate(state.variables, seg, image=real, eps=eps, train=True,
+                                      rng=noise_rng(rng, 3, axis_name))
   fake = jax.lax.stop_gradient(fake)
 
   def loss_fn(d_params):
