@@ -57,6 +57,7 @@ def synthetic_config(base, norm: str):
   c.train.no_vgg_loss = True  # the VGG loss needs the training loop's VGG wiring (train.py)
   c.train.ema_decay = 0.0  # every variant is scored on its trained weights (no EMA copy)
   c.model.use_vae = False  # the normalization is the variable: no VAE (SEAN brings its own encoder)
+  c.model.sean_style_dim = min(512, 4 * int(c.model.ngf))  # SEAN's 512 is sized for ngf 64
   c.total_steps = FLAGS.steps
   return c
 

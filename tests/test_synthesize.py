@@ -77,3 +77,19 @@ def test_label_png_reading(tmp_path):
   (tmp_path / "sub").mkdir()
   with pytest.raises(FileNotFoundError, match="no .png label files"):
     list_label_files(str(tmp_path / "sub"))
+
+
+def test_sean_takes_its_style_image_through_the_api():
+  model = SPADEModel(tiny_config(**{"model.norm": "sean", "model.sean_style_dim": 8,
+                                    "model.sean_encoder_ngf": 4, "data.crop_size": 32}))
+  v = random_variables(model)
+  lab = _labels()
+  with pytest.raises(ValueError, match="a SEAN generator needs `style_image`"):
+    generate(model, v, lab, instance=lab)
+  with pytest.raises(ValueError, match=r"its size \(16, 16\) must equal the label map's \(32, 32\)"):
+    generate(model, v, lab, instance=lab, style_image=np.zeros((1, 16, 16, 3), np.float32))
+  with pytest.raises(ValueError, match="style_image / z need a model trained with use_vae"):
+    generate(model, v, lab, instance=lab, style_image=np.zeros((1, 32, 32, 3), np.float32),
+             z=np.zeros((2, 8), np.float32))
+  a = generate(model, v, lab, instance=lab, style_image=np.full((1, 32, 32, 3), -0.5, np.float32))
+  assert a.shape == (2, 32, 32, 3)

@@ -37,8 +37,12 @@ def _masked_ce(logits, labels, nc):
   return jnp.sum(ce * valid) / jnp.maximum(jnp.sum(valid), 1)
 
 
+def _log(msg: str) -> None:
+  print(msg, flush=True)
+
+
 def train_segmenter(batches: Iterator[dict], nc: int, steps: int, *, lr: float = 2e-3, width: int = 32,
-                    seed: int = 0, log=print) -> dict:
+                    seed: int = 0, log=_log) -> dict:
   """Adam + cosine decay on `{"image", "label"}` batches; returns the segmenter's variables."""
   net = UNetSegmenter(nc, width)
   first = next(batches)
@@ -151,9 +155,9 @@ def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   ap.add_argument("--config", required=True, help="config file, e.g. configs/synthetic.py")
   ap.add_argument("--out", required=True, help="output directory for params.npz + meta.json")
-  ap.add_argument("--steps", type=int, default=1500)
-  ap.add_argument("--batch-size", type=int, default=16)
-  ap.add_argument("--width", type=int, default=32)
+  ap.add_argument("--steps", type=int, default=600)
+  ap.add_argument("--batch-size", type=int, default=8)
+  ap.add_argument("--width", type=int, default=16)
   args = ap.parse_args(argv)
   import importlib.util
   spec = importlib.util.spec_from_file_location("seg_config", args.config)

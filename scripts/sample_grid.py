@@ -1,0 +1,109 @@
+"""A picture of what a trained model does: rows of `label | generated in 3 styles | real`.
+
+    .venv/bin/python scripts/sample_grid.py --config configs/synthetic.py --workdir runs/synthetic \
+        --out docs/synthetic_demo_grid.png [--rows 6] [--styles 3] [--style-source random|photos] [--scale 2]
+
+Label maps and real photos are from the val split. With a VAE generator the styles are random codes
+z ~ N(0, I), one per column (multimodal synthesis, `--style-source random`), or style-guided from
+fixed val photos shown in the top row (`--style-source photos`, also SEAN's only mode); without
+either the generator is deterministic and the grid has one generated column. EMA weights with re-estimated BN statistics are
+used when the run kept them (as `eval.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file of the run.", lock_config=True)
+flags.DEFINE_string("workdir", None, "The run's work directory.")
+flags.DEFINE_string("out", None, "Output PNG.")
+flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+flags.DEFINE_integer("rows", 6, "Label maps (rows).")
+flags.DEFINE_integer("styles", 3, "Generated columns (VAE / SEAN models).")
+flags.DEFINE_enum("style-source", "random", ["random", "photos"], "VAE: random z per column, or the "
+                  "encoder on val photos (SEAN always uses photos).")
+flags.DEFINE_integer("scale", 2, "Nearest-neighbour enlargement of every tile.")
+flags.DEFINE_integer("seed", 0, "Which val images (a seeded choice).")
+
+
+def build_grid(labels, instances, reals, styles, gen, colours, pad: int = 2) -> np.ndarray:
+  """uint8 grid. `styles`: one entry per generated column, a style photo [H, W, 3] (shown above its
+  column) or None; `gen(labels, instances, style [1, H, W, 3] or None, column)` → images in [-1, 1]."""
+  from spade_jax.evaluate.synthesize import to_uint8
+  n, h, w = labels.shape
+  cols = [colours[np.clip(labels, 0, len(colours) - 1)]]
+  header = [None]
+  for k, st in enumerate(styles if len(styles) else [None]):
+    cols.append(to_uint8(gen(labels, instances, None if st is None else st[None], k)))
+    header.append(None if st is None else to_uint8(st))
+  cols.append(to_uint8(reals))
+  header.append(None)
+  has_header = any(x is not None for x in header)
+  rows = n + int(has_header)
+  grid = np.full((rows * (h + pad) + pad, len(cols) * (w + pad) + pad, 3), 255, np.uint8)
+  for c, col in enumerate(cols):
+    x = pad + c * (w + pad)
+    if has_header and header[c] is not None:
+      grid[pad:pad + h, x:x + w] = header[c]
+    for r in range(n):
+      y = pad + (r + int(has_header)) * (h + pad)
+      grid[y:y + h, x:x + w] = col[r]
+  return grid
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if FLAGS.config is None or not FLAGS.workdir or not FLAGS.out:
+    raise app.UsageError("--config, --workdir and --out are required")
+  import jax
+  from PIL import Image
+
+  from spade_jax.data.pipeline import make_iterator
+  from spade_jax.evaluate import synthesize as syn
+  from spade_jax.evaluate.restore import load_for_inference
+  from spade_jax.train.logs import palette
+
+  model, variables = load_for_inference(FLAGS.config, FLAGS.workdir, FLAGS.step)
+  cfg = model.config
+  images, labels, instances = [], [], []
+  for b in make_iterator(cfg, "val", seed=FLAGS.seed):
+    m = np.asarray(b["mask"], bool)
+    images.append(np.asarray(b["image"])[m])
+    labels.append(np.asarray(b["label"])[m])
+    instances.append(np.asarray(b["instance"])[m])
+    if sum(len(x) for x in images) >= FLAGS.rows + FLAGS.styles:
+      break
+  images, labels, instances = (np.concatenate(x) for x in (images, labels, instances))
+  rows = slice(0, FLAGS.rows)
+  photos = cfg.model.norm == "sean" or (cfg.model.use_vae and FLAGS["style-source"].value == "photos")
+  if photos:
+    styles = list(images[FLAGS.rows:FLAGS.rows + FLAGS.styles])
+  else:
+    styles = [None] * FLAGS.styles if cfg.model.use_vae else []
+  rng = jax.random.key(FLAGS.seed)
+
+  def gen(lab, inst, style, k):
+    return syn.generate(model, variables, lab, instance=None if cfg.data.no_instance else inst,
+                        style_image=style, rng=jax.random.fold_in(rng, k) if cfg.model.use_vae else None)
+
+  grid = build_grid(labels[rows], instances[rows], images[rows], styles, gen, palette(cfg))
+  if FLAGS.scale > 1:
+    grid = grid.repeat(FLAGS.scale, 0).repeat(FLAGS.scale, 1)
+  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+  Image.fromarray(grid).save(FLAGS.out)
+  print(f"wrote {FLAGS.out}: {FLAGS.rows} rows × (label | {max(len(styles), 1)} generated | real)")
+
+
+if __name__ == "__main__":
+  app.run(main)
