@@ -47,6 +47,15 @@ def _progress(i: int, n: Optional[int], t0: float, log) -> None:
   log(f"eval: {i}{'/' + str(n) if n else ''} images, {rate:.1f} images/s{eta}")
 
 
+def _val_count(config) -> Optional[int]:
+  try:
+    from spade_jax.data import builders
+    from spade_jax.data.pipeline import prepared_dir
+    return len(builders.open_split(prepared_dir(config), "val"))
+  except Exception:  # noqa: BLE001 - only for the progress line's ETA
+    return None
+
+
 def _val_names(config) -> Callable[[int], str]:
   from spade_jax.data import builders
   from spade_jax.data.pipeline import prepared_dir
@@ -96,6 +105,8 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
   extractor = fid_lib.FIDFeatureExtractor(fid_weights, batch_size=max(1, config.batch_size))
   seg = seg_lib.load_segmenter(segmenter_dir) if segmenter_dir else None  # U-Net dir or DeepLabV2 file
   names = _val_names(config) if save_images else None
+  total = _val_count(config)
+  every = max(1, (total or 100) // 10)  # about ten progress lines
 
   @jax.jit
   def gen(variables, batch, rng):
@@ -135,7 +146,8 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
       idx = np.asarray(batch["index"])[mask]
       save_pngs(fake, [os.path.join(out_dir, "images", f"{names(i)}.png") for i in idx])
     count += len(fake)
-    _progress(count, None, t0, log)
+    if count // every != (count - len(fake)) // every or count == total:
+      _progress(count, total, t0, log)
 
   real_feats = real_statistics(config, real_batches, extractor, cache_dir, log)
   metrics = {"fid": fid_lib.fid_from_features(np.concatenate(fake_feats), real_feats, method="gram"),
