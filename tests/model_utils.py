@@ -21,6 +21,17 @@ def load_config(name: str):
   return module.get_config()
 
 
+def set_dotted(config, overrides: dict):
+  """Sets `{"a.b.c": value}` fields in place (like `--config.a.b.c=value`); returns the config."""
+  for k, v in overrides.items():
+    node = config
+    *parents, leaf = k.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = v
+  return config
+
+
 def tiny_config(**overrides):
   """A tiny SPADE config (label_nc 5, crop 64, ngf = ndf = 4, nhidden 8, z 16, no VGG); overrides by
   dotted name, e.g. tiny_config(**{"model.use_vae": True})."""

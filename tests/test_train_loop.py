@@ -15,7 +15,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from model_utils import load_config
+from model_utils import load_config, set_dotted
 
 from spade_jax.train import checkpoint as ckpt
 from spade_jax.train import loop, settings, testing
@@ -40,13 +40,7 @@ def data_dir(tmp_path_factory):
 def make_config(data_dir, **overrides):
   c = settings.complete(load_config("tiny"))
   c.data.data_dir = data_dir
-  for k, v in {**RUN_FLAGS, **overrides}.items():
-    node = c
-    *parents, leaf = k.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = v
-  return c
+  return set_dotted(c, {**RUN_FLAGS, **overrides})
 
 
 def flat_host(state):

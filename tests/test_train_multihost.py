@@ -21,7 +21,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from model_utils import load_config
+from model_utils import load_config, set_dotted
 
 from spade_jax.train import checkpoint as ckpt
 from spade_jax.train import loop, settings, testing
@@ -46,14 +46,7 @@ def _free_port() -> int:
 
 
 def _config():
-  c = settings.complete(load_config("tiny"))
-  for k, v in FLAGS.items():
-    node = c
-    *parents, leaf = k.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = v
-  return c
+  return set_dotted(settings.complete(load_config("tiny")), FLAGS)
 
 
 def test_two_processes_write_one_checkpoint_matching_one_process(tmp_path):
