@@ -86,7 +86,7 @@ def main(argv):
       break
   images, labels, instances = (np.concatenate(x) for x in (images, labels, instances))
   rows = slice(0, FLAGS.rows)
-  photos = cfg.model.norm == "sean" or (cfg.model.use_vae and FLAGS["style-source"].value == "photos")
+  photos = model.region_styles or (cfg.model.use_vae and FLAGS["style-source"].value == "photos")
   if photos:
     styles = list(images[FLAGS.rows:FLAGS.rows + FLAGS.styles])
   else:

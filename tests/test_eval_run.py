@@ -91,11 +91,11 @@ def test_metrics_json_images_and_cache(run):
 
 def test_miou_is_the_segmenters_score_of_the_written_images(run):
   from spade_jax.data.pipeline import make_iterator
-  from spade_jax.evaluate.loop import _val_names
+  from spade_jax.evaluate.loop import _val_names, _val_source
   out = os.path.join(run["workdir"], "eval", str(STEP))
   seg_vars, meta = seg_lib.load(run["seg_dir"])
   predict = seg_lib.make_predict(seg_vars, NC, SEG_WIDTH)
-  names = _val_names(run["config"])
+  names = _val_names(_val_source(run["config"]))
   conf = np.zeros((NC, NC), np.int64)
   for batch in make_iterator(run["config"], "val"):
     mask = np.asarray(batch["mask"], bool)

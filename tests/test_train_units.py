@@ -91,6 +91,10 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     ckpt.Checkpointer(str(tmp_path), bad).restore(_state())
   assert "model.ngf (checkpoint 4, now 8)" in str(e.value)
   assert "data.label_nc (checkpoint 3, now 5)" in str(e.value)
+  # A given step (eval.py --step) is checked the same way; without a config it is read as it is.
+  with pytest.raises(ckpt.ConfigMismatchError, match=r"/1 was written by another model .*model.ngf"):
+    ckpt.Checkpointer(str(tmp_path), bad).restore_step(1, _state(), bad.to_dict())
+  assert int(ckpt.Checkpointer(str(tmp_path), bad).restore_step(1, _state()).step) == 1
 
 
 def test_corrupt_or_partial_latest_falls_back(tmp_path, caplog):

@@ -47,20 +47,15 @@ def _progress(i: int, n: Optional[int], t0: float, log) -> None:
   log(f"eval: {i}{'/' + str(n) if n else ''} images, {rate:.1f} images/s{eta}")
 
 
-def _val_count(config) -> Optional[int]:
-  try:
-    from spade_jax.data import builders
-    from spade_jax.data.pipeline import prepared_dir
-    return len(builders.open_split(prepared_dir(config), "val"))
-  except Exception:  # noqa: BLE001 - only for the progress line's ETA
-    return None
-
-
-def _val_names(config) -> Callable[[int], str]:
+def _val_source(config):
+  """The val split's records (random access; `len` is the image count)."""
   from spade_jax.data import builders
   from spade_jax.data.pipeline import prepared_dir
-  source = builders.open_split(prepared_dir(config), "val")
+  return builders.open_split(prepared_dir(config), "val")
 
+
+def _val_names(source) -> Callable[[int], str]:
+  """Record index → the input's file stem (the name the generated image is saved under)."""
   def name(i: int) -> str:
     raw = source[int(i)].get("name", str(i))
     raw = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -71,7 +66,7 @@ def _val_names(config) -> Callable[[int], str]:
 def _generation_protocol(model) -> str:
   if model.config.model.use_vae:
     return "style-guided from the paired real image (VAE encoder)"
-  if model.config.model.norm == "sean":
+  if model.region_styles:
     return "per-region style codes from the paired real image (SEAN reconstruction setting)"
   return "label map only"
 
@@ -104,9 +99,10 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
   use_vae = bool(config.model.use_vae)
   extractor = fid_lib.FIDFeatureExtractor(fid_weights, batch_size=max(1, config.batch_size))
   seg = seg_lib.load_segmenter(segmenter_dir) if segmenter_dir else None  # U-Net dir or DeepLabV2 file
-  names = _val_names(config) if save_images else None
-  total = _val_count(config)
-  every = max(1, (total or 100) // 10)  # about ten progress lines
+  source = _val_source(config)
+  names = _val_names(source)
+  total = len(source)
+  every = max(1, total // 10)  # about ten progress lines
 
   @jax.jit
   def gen(variables, batch, rng):

@@ -8,7 +8,6 @@ from typing import Optional
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 from spade_jax.models.spade import SPADEModel
 from spade_jax.train import checkpoint as ckpt_lib
@@ -32,13 +31,7 @@ def restore_state(config, workdir: str, step: Optional[int] = None):
       return model, restored.state, restored.step
     if step not in steps:
       raise FileNotFoundError(f"no checkpoint for step {step} in {ckpt.directory} (have {steps})")
-    diffs = ckpt_lib.config_differences(ckpt.read_config(step), config.to_dict())
-    if diffs:
-      raise ckpt_lib.ConfigMismatchError(f"{ckpt.directory}/{step} was written by another model "
-                                         f"configuration; differing fields: {'; '.join(diffs)}")
-    abstract = {k: ckpt_lib._restore_type(v) for k, v in ckpt_lib.flatten(template).items()}
-    r = ckpt.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-    return model, ckpt_lib.unflatten(template, dict(r.state)), step
+    return model, ckpt.restore_step(step, template, config.to_dict()), step
   finally:
     ckpt.close()
 

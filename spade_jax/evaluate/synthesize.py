@@ -59,22 +59,22 @@ def generate(model: SPADEModel, variables: dict, labels, *, instance=None, z=Non
     instance = np.asarray(instance)
     if instance.shape != labels.shape:
       raise ValueError(f"instance: shape {instance.shape} differs from labels {labels.shape}")
-  if style_image is not None and (m.use_vae or m.norm == "sean"):  # VAE style / SEAN region codes
+  sean = model.region_styles
+  if (style_image is not None and not (m.use_vae or sean)) or (z is not None and not m.use_vae):
+    raise ValueError("style_image / z need a model trained with use_vae=True (or, style_image, SEAN)")
+  if style_image is not None:  # the VAE's style / SEAN's region codes
     style_image = jnp.asarray(style_image, jnp.float32)
     if style_image.ndim != 4 or style_image.shape[-1] != 3:
       raise ValueError(f"style_image: expected [B, H, W, 3] in [-1, 1], got shape {style_image.shape}")
-    if m.norm == "sean" and tuple(style_image.shape[1:3]) != tuple(labels.shape[1:3]):
+    if sean and tuple(style_image.shape[1:3]) != tuple(labels.shape[1:3]):
       raise ValueError(f"style_image: SEAN reads per-region styles, so its size {style_image.shape[1:3]} "
                        f"must equal the label map's {labels.shape[1:3]}")
     if style_image.shape[0] != labels.shape[0]:
       style_image = jnp.broadcast_to(style_image[:1], (labels.shape[0],) + style_image.shape[1:])
-  if m.norm == "sean" and style_image is None:
+  elif sean:
     raise ValueError("a SEAN generator needs `style_image` (its per-region style codes are read from it)")
-  if m.use_vae:
-    if z is None and rng is None:
-      raise ValueError("a VAE generator needs `z` or `rng` (random z, or the noise of the style encoding)")
-  elif z is not None or (style_image is not None and m.norm != "sean"):
-    raise ValueError("style_image / z need a model trained with use_vae=True (or, style_image, SEAN)")
+  if m.use_vae and z is None and rng is None:
+    raise ValueError("a VAE generator needs `z` or `rng` (random z, or the noise of the style encoding)")
   return _generate(model, variables, jnp.asarray(labels, jnp.int32),
                    None if instance is None else jnp.asarray(instance, jnp.int32), z, style_image, rng)
 

@@ -44,6 +44,12 @@ class SPADEModel:
     d = self.config.data
     return round(d.crop_size / d.aspect_ratio), d.crop_size
 
+  @property
+  def region_styles(self) -> bool:
+    """Whether G reads per-region style codes from a style photo (SEAN): it then needs `image` in
+    `generate`, without a VAE too."""
+    return self.config.model.norm == "sean"
+
   def semantics(self, batch: dict) -> jax.Array:
     """`batch["label"]` `[B,H,W]` (+ `batch["instance"]`) → `[B,H,W,semantic_nc]` (inside jit)."""
     d = self.config.data

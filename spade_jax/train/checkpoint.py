@@ -225,8 +225,18 @@ class Checkpointer:
     _check_shapes(flat, abstract, f"{self.directory}/{step}")
     return unflatten(template, flat), r.data
 
-  def restore_step(self, step: int, template):
-    """The state of checkpoint `step` in `template`'s structure (no fallback, no config check)."""
+  def _check_config(self, step: int, saved: dict, current: dict) -> None:
+    diffs = config_differences(saved, current)
+    if diffs:
+      raise ConfigMismatchError(
+          f"{self.directory}/{step} was written by another model configuration; differing "
+          f"fields: {'; '.join(diffs)}. Use another --workdir, or set these fields back.")
+
+  def restore_step(self, step: int, template, current_config: Optional[dict] = None):
+    """The state of checkpoint `step` in `template`'s structure (no fallback). With `current_config`,
+    a checkpoint of another model config raises ConfigMismatchError first."""
+    if current_config is not None:
+      self._check_config(step, self.read_config(step), current_config)
     return self._restore_state(step, template)[0]
 
   def restore(self, template, current_config: Optional[dict] = None) -> Optional[Restored]:
@@ -244,11 +254,7 @@ class Checkpointer:
         self._set_aside(step, f"config: {type(e).__name__}: {e}")
         tried.append(step)
         continue
-      diffs = config_differences(saved, current)
-      if diffs:
-        raise ConfigMismatchError(
-            f"{self.directory}/{step} was written by another model configuration; differing "
-            f"fields: {'; '.join(diffs)}. Use another --workdir, or set these fields back.")
+      self._check_config(step, saved, current)
       try:
         state, data_state = self._restore_state(step, template)
       except ConfigMismatchError:
