@@ -1,0 +1,43 @@
+"""Static settings of SinGAN training and of a trained pyramid's layout (field names are the official
+option names)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyper:
+  """Per-scale training options (official defaults; `official_grad` reproduces torch 1.4's G steps)."""
+  niter: int = 2000
+  Dsteps: int = 3
+  Gsteps: int = 3
+  lambda_grad: float = 0.1
+  alpha: float = 10.0
+  lr_g: float = 0.0005
+  lr_d: float = 0.0005
+  beta1: float = 0.5
+  beta2: float = 0.999
+  eps: float = 1e-8
+  gamma: float = 0.1
+  milestone: int = 1600
+  noise_amp_init: float = 0.1
+  nc_z: int = 3
+  nc_im: int = 3
+  num_layer: int = 5
+  official_grad: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+  """A pyramid's static shape facts: (H, W) and (nfc, min_nfc) of every scale, the adjusted factor."""
+  shapes: Tuple[Tuple[int, int], ...]
+  widths: Tuple[Tuple[int, int], ...]
+  scale_factor: float
+  nc_z: int = 3
+  num_layer: int = 5
+
+  @property
+  def num_scales(self) -> int:
+    return len(self.shapes)
