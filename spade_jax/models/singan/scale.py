@@ -1,0 +1,136 @@
+"""Training one scale: the official epoch (Dsteps D steps, then Gsteps G steps, the snapshot forward)
+as a pure function, and many epochs per dispatch as one `lax.scan`.
+
+Per epoch (official `training.train_single_scale`):
+  * scale 0: `z_opt` and `noise_` are fresh one-channel maps (repeated to 3 channels, zero-padded);
+    the G input is `noise_` and `prev` is zero;
+  * scale n > 0: `noise_` has `nc_z` channels; every D step draws a fresh `prev = draw_concat('rand')`
+    and feeds `noise_amp * noise_ + prev`; `z_opt` stays zero;
+  * the reconstruction input is `noise_amp * z_opt + z_prev`, with `z_prev = draw_concat('rec')` and
+    `noise_amp = noise_amp_init * RMSE(real, z_prev)` fixed per scale (1 and zeros at scale 0);
+  * at epoch 0, every 500th epoch and the last one, a train-mode G forward of the reconstruction input
+    (the official snapshot) updates G's running statistics;
+  * the learning rates are multiplied by `gamma` from epoch `milestone` on (MultiStepLR).
+The random draws of an epoch are one pytree (`sample_draws`), so a replay can inject recorded ones.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from spade_jax.models.singan import adam
+from spade_jax.models.singan import coarse as C
+from spade_jax.models.singan.config import Hyper, Layout
+from spade_jax.models.singan.init import official_init
+from spade_jax.models.singan.networks import Critic, Generator, pad
+from spade_jax.models.singan.steps import d_step, g_step
+
+
+class ScaleTrainer:
+  """Jitted training of scale n of `layout` with options `hp`."""
+
+  def __init__(self, layout: Layout, hp: Hyper, n: int):
+    self.layout, self.hp, self.n = layout, hp, n
+    nfc, min_nfc = layout.widths[n]
+    self.netG = Generator(nfc, min_nfc, nc_im=hp.nc_im, num_layer=hp.num_layer)
+    self.netD = Critic(nfc, min_nfc, num_layer=hp.num_layer)
+    self.run_keys = jax.jit(self._run_keys)
+    self.run_draws = jax.jit(self._run_draws)
+    self.setup = jax.jit(self._setup)
+
+  # ---- draws ----
+  def sample_draws(self, key: jax.Array) -> dict:
+    """One epoch's random draws (the official torch.randn / torch.rand calls) from `key`."""
+    lay, hp, n = self.layout, self.hp, self.n
+    k = jax.random.split(key, 4)
+    d = {"gp": jax.random.uniform(k[0], (hp.Dsteps,), jnp.float32)}
+    if n == 0:
+      d["z_opt"] = jax.random.normal(k[1], C.noise_shape(lay, 0, True))
+      d["noise"] = jax.random.normal(k[2], C.noise_shape(lay, 0, True))
+    else:
+      d["noise"] = jax.random.normal(k[2], C.noise_shape(lay, n, False))
+      ks = jax.random.split(k[3], n)
+      d["coarse"] = [jax.random.normal(ks[i], (hp.Dsteps,) + C.noise_shape(lay, i, i == 0)) for i in range(n)]
+    return d
+
+  # ---- setup ----
+  def _setup(self, key, real, Gs, Zs, amps, init: Optional[tuple] = None):
+    """(carry, ctx) at the start of the scale. `init` = (G, D) to continue from, else a fresh init."""
+    hp, n = self.hp, self.n
+    if init is None:
+      kg, kd = jax.random.split(key)
+      G, D = official_init(kg, self.netG, hp.nc_im), official_init(kd, self.netD, hp.nc_im)
+    else:
+      G, D = init
+    h, w = real.shape[1:3]
+    if n == 0:
+      z_prev = jnp.zeros((1, h + 10, w + 10, 3), jnp.float32)
+      noise_amp = jnp.ones((), jnp.float32)
+    else:
+      rec = C.draw_concat(self.layout, Gs, Zs, amps)
+      noise_amp = hp.noise_amp_init * jnp.sqrt(jnp.mean(jnp.square(real - rec)))
+      z_prev = pad(rec)
+    carry = {"G": G, "D": D, "opt_G": adam.init(G["params"]), "opt_D": adam.init(D["params"]),
+             "epoch": jnp.zeros((), jnp.int32), "z_opt": jnp.zeros((1, h + 10, w + 10, 3), jnp.float32)}
+    ctx = {"real": real, "z_prev": z_prev, "noise_amp": noise_amp, "Gs": list(Gs), "Zs": list(Zs),
+           "amps": list(amps)}
+    return carry, ctx
+
+  # ---- one epoch ----
+  def epoch(self, carry: dict, ctx: dict, draws: dict):
+    hp, n, lay = self.hp, self.n, self.layout
+    real, z_prev, amp = ctx["real"], ctx["z_prev"], ctx["noise_amp"]
+    decay = jnp.where(carry["epoch"] >= hp.milestone, jnp.float32(hp.gamma), jnp.float32(1.0))
+    lr_g, lr_d = hp.lr_g * decay, hp.lr_d * decay
+    if n == 0:
+      z_opt = pad(C.expand(draws["z_opt"]))
+      noise_ = pad(C.expand(draws["noise"]))
+    else:
+      z_opt = carry["z_opt"]
+      noise_ = pad(draws["noise"])
+    G, D, opt_G, opt_D = carry["G"], carry["D"], carry["opt_G"], carry["opt_D"]
+    d_losses = []
+    for j in range(hp.Dsteps):
+      if n == 0:
+        prev = jnp.zeros_like(noise_)
+        noise_in = noise_
+      else:
+        prev = pad(C.draw_concat(lay, ctx["Gs"], ctx["Zs"], ctx["amps"], [c[j] for c in draws["coarse"]]))
+        noise_in = amp * noise_ + prev
+      out = d_step(self.netG, self.netD, hp, G, D, opt_D, real, noise_in, prev, draws["gp"][j], lr_d)
+      D, opt_D, G = out.D, out.opt_D, out.G
+      d_losses.append(out.losses)
+    rec_in = amp * z_opt + z_prev
+    g_losses = []
+    for _ in range(hp.Gsteps):
+      o = g_step(self.netG, self.netD, hp, G, D, opt_G, real, noise_in, prev, out.record, rec_in, z_prev, lr_g)
+      G, opt_G, D = o.G, o.opt_G, o.D
+      g_losses.append(o.losses)
+    e = carry["epoch"]
+    snap = (e % 500 == 0) | (e == hp.niter - 1)
+
+    def snapshot(stats):
+      return self.netG.apply({"params": G["params"], "batch_stats": stats}, rec_in, z_prev, train=True,
+                             mutable=["batch_stats"])[1]["batch_stats"]
+
+    G = {"params": G["params"], "batch_stats": jax.lax.cond(snap, snapshot, lambda s: s, G["batch_stats"])}
+    losses = {k: jnp.stack([l[k] for l in d_losses]) for k in d_losses[0]}
+    losses.update({k: jnp.stack([l[k] for l in g_losses]) for k in g_losses[0]})
+    carry = {"G": G, "D": D, "opt_G": opt_G, "opt_D": opt_D, "epoch": e + 1, "z_opt": z_opt}
+    return carry, losses
+
+  # ---- many epochs ----
+  def _run_keys(self, carry, ctx, keys):
+    return jax.lax.scan(lambda c, k: self.epoch(c, ctx, self.sample_draws(k)), carry, keys)
+
+  def _run_draws(self, carry, ctx, draws):
+    return jax.lax.scan(lambda c, d: self.epoch(c, ctx, d), carry, draws)
+
+
+@functools.lru_cache(maxsize=64)
+def trainer(layout: Layout, hp: Hyper, n: int) -> ScaleTrainer:
+  return ScaleTrainer(layout, hp, n)
