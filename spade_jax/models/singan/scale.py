@@ -27,7 +27,7 @@ from spade_jax.models.singan import coarse as C
 from spade_jax.models.singan.config import Hyper, Layout
 from spade_jax.models.singan.init import official_init
 from spade_jax.models.singan.networks import Critic, Generator, pad
-from spade_jax.models.singan.steps import d_step, g_step
+from spade_jax.models.singan.steps import d_step, g_step, generate
 
 
 class ScaleTrainer:
@@ -40,7 +40,7 @@ class ScaleTrainer:
     self.netD = Critic(nfc, min_nfc, num_layer=hp.num_layer)
     self.run_keys = jax.jit(self._run_keys)
     self.run_draws = jax.jit(self._run_draws)
-    self.setup = jax.jit(self._setup)
+    self._prepare = jax.jit(self._prepare_fn)
 
   # ---- draws ----
   def sample_draws(self, key: jax.Array) -> dict:
@@ -58,14 +58,18 @@ class ScaleTrainer:
     return d
 
   # ---- setup ----
-  def _setup(self, key, real, Gs, Zs, amps, init: Optional[tuple] = None):
-    """(carry, ctx) at the start of the scale. `init` = (G, D) to continue from, else a fresh init."""
-    hp, n = self.hp, self.n
+  def setup(self, key, real, Gs, Zs, amps, init: Optional[tuple] = None):
+    """(carry, ctx) at the start of the scale. `init` = (G, D) to continue from, else a fresh init
+    (drawn outside jit: compiling the many small random draws would cost more than running them)."""
     if init is None:
       kg, kd = jax.random.split(key)
-      G, D = official_init(kg, self.netG, hp.nc_im), official_init(kd, self.netD, hp.nc_im)
-    else:
-      G, D = init
+      init = (official_init(kg, self.netG, self.hp.nc_im), official_init(kd, self.netD, self.hp.nc_im))
+    return self._prepare(jnp.asarray(real), list(Gs), [jnp.asarray(z) for z in Zs],
+                         [jnp.asarray(a, jnp.float32) for a in amps], init)
+
+  def _prepare_fn(self, real, Gs, Zs, amps, init):
+    hp, n = self.hp, self.n
+    G, D = init
     h, w = real.shape[1:3]
     if n == 0:
       z_prev = jnp.zeros((1, h + 10, w + 10, 3), jnp.float32)
@@ -93,23 +97,35 @@ class ScaleTrainer:
       z_opt = carry["z_opt"]
       noise_ = pad(draws["noise"])
     G, D, opt_G, opt_D = carry["G"], carry["D"], carry["opt_G"], carry["opt_D"]
-    d_losses = []
-    for j in range(hp.Dsteps):
+
+    def d_body(c, x):
+      G, D, opt_D = c[:3]
       if n == 0:
         prev = jnp.zeros_like(noise_)
         noise_in = noise_
       else:
-        prev = pad(C.draw_concat(lay, ctx["Gs"], ctx["Zs"], ctx["amps"], [c[j] for c in draws["coarse"]]))
+        prev = pad(C.draw_concat(lay, ctx["Gs"], ctx["Zs"], ctx["amps"], x["coarse"]))
         noise_in = amp * noise_ + prev
-      out = d_step(self.netG, self.netD, hp, G, D, opt_D, real, noise_in, prev, draws["gp"][j], lr_d)
-      D, opt_D, G = out.D, out.opt_D, out.G
-      d_losses.append(out.losses)
+      out = d_step(self.netG, self.netD, hp, G, D, opt_D, real, noise_in, prev, x["gp"], lr_d)
+      return (out.G, out.D, out.opt_D, noise_in, prev, out.record), out.losses
+
+    # The D steps and the G steps each run as one rolled loop (one compiled body each).
+    record0 = jax.eval_shape(lambda G: generate(self.netG, G, noise_, noise_, True)[2], G)
+    record0 = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), record0)
+    xs = {"gp": draws["gp"]}
+    if n > 0:
+      xs["coarse"] = list(draws["coarse"])
+    (G, D, opt_D, noise_in, prev, record), losses = jax.lax.scan(
+        d_body, (G, D, opt_D, noise_, noise_, record0), xs)
     rec_in = amp * z_opt + z_prev
-    g_losses = []
-    for _ in range(hp.Gsteps):
-      o = g_step(self.netG, self.netD, hp, G, D, opt_G, real, noise_in, prev, out.record, rec_in, z_prev, lr_g)
-      G, opt_G, D = o.G, o.opt_G, o.D
-      g_losses.append(o.losses)
+
+    def g_body(c, _):
+      G, opt_G, D = c
+      o = g_step(self.netG, self.netD, hp, G, D, opt_G, real, noise_in, prev, record, rec_in, z_prev, lr_g)
+      return (o.G, o.opt_G, o.D), o.losses
+
+    (G, opt_G, D), g_losses = jax.lax.scan(g_body, (G, opt_G, D), None, length=hp.Gsteps)
+    losses = dict(losses, **g_losses)
     e = carry["epoch"]
     snap = (e % 500 == 0) | (e == hp.niter - 1)
 
@@ -118,8 +134,6 @@ class ScaleTrainer:
                              mutable=["batch_stats"])[1]["batch_stats"]
 
     G = {"params": G["params"], "batch_stats": jax.lax.cond(snap, snapshot, lambda s: s, G["batch_stats"])}
-    losses = {k: jnp.stack([l[k] for l in d_losses]) for k in d_losses[0]}
-    losses.update({k: jnp.stack([l[k] for l in g_losses]) for k in g_losses[0]})
     carry = {"G": G, "D": D, "opt_G": opt_G, "opt_D": opt_D, "epoch": e + 1, "z_opt": z_opt}
     return carry, losses
 
