@@ -164,3 +164,17 @@ def test_super_resolution(fixture_name):
   close_or_flip(out, f.nhwc("SR/generate_out"), "SR/generate_out")
   h, w = reals[-1].shape[1:3]
   np.testing.assert_array_equal(f.nhwc("SR/out"), f.nhwc("SR/generate_out")[:, :int(factor * h), :int(factor * w)])
+
+
+@fx.params()
+def test_paint_quantization(fixture_name):
+  """Our k-means (scikit-learn's k-means++ seeding with RandomState(0), Lloyd) on the official value
+  triples reproduces the fixture's scikit-learn clusters."""
+  from spade_jax.models.singan import quantize as Q
+  f = fx.load(fixture_name)
+  if "paint2image/quant/centers" not in f.keys:
+    pytest.skip(f"{fixture_name} has no paint2image/quant")
+  lay, _ = _pyr(fixture_name)
+  r = Q.quantized_injection(lay, f.nhwc("pyramid/real_scale1"), f.nhwc("paint2image/ref"), f.meta["paint2image"]["n"])
+  for k in ("real_s", "real_quant", "centers", "ref_quant", "in_s"):
+    np.testing.assert_allclose(r[k], rp.nhwc(f.raw(f"paint2image/quant/{k}")), atol=1e-6, err_msg=k)

@@ -67,7 +67,9 @@ def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
   m = np.clip((m.astype(np.float32) - np.float32(0.5)) * np.float32(2), -1, 1)
   lo, hi = m.min(), m.max()
   if hi == lo:
-    raise ValueError("mask: it is empty (no pixel is set)" if hi <= -1 else "mask: it covers the whole image")
+    raise ValueError("--mask: it is empty (no pixel is set)" if hi <= -1 else
+                     f"--mask: dilated by a disk of radius {radius} it covers the whole {m.shape[0]}x{m.shape[1]} "
+                     "image; use a smaller mask or --radius")
   m = (m - lo) / (hi - lo)
   return np.broadcast_to(m[None, :, :, None], (1,) + m.shape + (3,)).astype(np.float32)
 

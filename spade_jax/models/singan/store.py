@@ -4,7 +4,7 @@
                  the number of finished scales;
   `scales.npz`   per finished scale n: `G/<n>/<official state_dict name>` (OIHW, as `netG.pth`),
                  `D/<n>/...`, `Z/<n>` (padded reconstruction noise, NHWC), `amp/<n>`; `real/<n>` for
-                 every scale of the pyramid;
+                 every scale of the pyramid, `real1` (the photo at the training size);
   `progress.npz` the scale in training: its full state (nets, Adam moments, epoch, z_opt) and setup.
 Files are written to a temporary name and renamed, so a killed run leaves the previous version.
 """
@@ -72,9 +72,10 @@ def hyper_to_meta(hp: Hyper) -> dict:
 class Pyramid:
   """The finished scales of a work directory: `Gs`, `Zs`, `amps`, `reals` (NHWC) and the layout."""
 
-  def __init__(self, layout: Layout, Gs, Ds, Zs, amps, reals, meta: Optional[dict] = None):
+  def __init__(self, layout: Layout, Gs, Ds, Zs, amps, reals, meta: Optional[dict] = None, real1=None):
     self.layout, self.Gs, self.Ds, self.Zs, self.amps, self.reals = layout, Gs, Ds, Zs, amps, reals
     self.meta = meta or {}
+    self.real1 = real1  # the photo resized by scale1 (what the manipulations blend with)
 
   @property
   def trained(self) -> int:
@@ -101,6 +102,8 @@ def save_scales(workdir: str, pyr: Pyramid) -> None:
     arrays[f"amp/{n}"] = np.asarray(pyr.amps[n], np.float32)
   for n, r in enumerate(pyr.reals):
     arrays[f"real/{n}"] = np.asarray(r)
+  if pyr.real1 is not None:
+    arrays["real1"] = np.asarray(pyr.real1)
   _atomic_savez(os.path.join(workdir, SCALES), arrays)
 
 
@@ -108,7 +111,7 @@ def load_pyramid(workdir: str) -> Pyramid:
   meta = read_meta(workdir)
   layout = layout_from_meta(meta)
   path = os.path.join(workdir, SCALES)
-  Gs, Ds, Zs, amps, reals = [], [], [], [], []
+  Gs, Ds, Zs, amps, reals, real1 = [], [], [], [], [], None
   if os.path.isfile(path):
     with np.load(path) as z:
       files = set(z.files)
@@ -127,7 +130,8 @@ def load_pyramid(workdir: str) -> Pyramid:
       while f"real/{k}" in files:
         reals.append(z[f"real/{k}"])
         k += 1
-  return Pyramid(layout, Gs, Ds, Zs, amps, reals, meta)
+      real1 = z["real1"] if "real1" in files else None
+  return Pyramid(layout, Gs, Ds, Zs, amps, reals, meta, real1)
 
 
 def save_progress(workdir: str, n: int, carry: dict, ctx_scalars: dict) -> None:

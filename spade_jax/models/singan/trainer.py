@@ -50,11 +50,11 @@ def train(image: np.ndarray, workdir: str, hp: Hyper = Hyper(), *, min_size: int
           photo: str = "", log: Callable[[str], None] = print, stop_after: Optional[int] = None) -> store.Pyramid:
   """Trains (or resumes) the pyramid of `image` (NHWC in [-1, 1]) in `workdir`. `stop_after`: stop once
   this many epochs ran in this call (for tests of the resume)."""
-  os.makedirs(workdir, exist_ok=True)
   fields = {"min_size": min_size, "max_size": max_size, "scale_factor": scale_factor, "nfc": nfc,
             "min_nfc": min_nfc, "seed": seed}
   plan, layout, real, reals = plan_layout(image, hp, min_size, max_size, scale_factor, nfc, min_nfc,
                                           what=f"photo {photo}" if photo else "the photo")
+  os.makedirs(workdir, exist_ok=True)
   if os.path.isfile(os.path.join(workdir, store.META)):
     meta = store.read_meta(workdir)
     _check_same(meta, fields, hp, workdir)
@@ -62,11 +62,14 @@ def train(image: np.ndarray, workdir: str, hp: Hyper = Hyper(), *, min_size: int
       raise ValueError(f"--workdir {workdir}: was trained on another photo ({meta.get('photo')})")
     meta["hyper"]["niter"] = hp.niter
     pyramid = store.load_pyramid(workdir)
+    pyramid.reals, pyramid.real1 = [np.asarray(r) for r in reals], np.asarray(real)
   else:
     meta = {"layout": store.layout_to_meta(layout), "hyper": store.hyper_to_meta(hp), "pyramid_options": fields,
             "photo": photo, "scale1": plan.scale1, "num_scales": plan.stop_scale + 1, "timings": {}}
-    pyramid = store.Pyramid(layout, [], [], [], [], [np.asarray(r) for r in reals], meta)
+    pyramid = store.Pyramid(layout, [], [], [], [], [np.asarray(r) for r in reals], meta, np.asarray(real))
   store.write_meta(workdir, meta)
+  if pyramid.trained == 0:
+    store.save_scales(workdir, pyramid)
   root = jax.random.key(seed)
   ran = 0
   for n in range(pyramid.trained, layout.num_scales):
