@@ -48,3 +48,14 @@ def to_semantics(label: jax.Array, instance: Optional[jax.Array], *, label_nc: i
                        "dataset has none)")
     sem = jnp.concatenate([sem, instance_edges(instance)[..., None].astype(dtype)], axis=-1)
   return sem
+
+
+def onehot_ids(classes: jax.Array) -> jax.Array:
+  """`[B, H, W, K]` one-hot class channels → `[B, H, W]` int32 ids, `K` where a pixel is all zero.
+
+  The inverse of `jax.nn.one_hot(ids, K)` on its image (exact for one-hot or all-zero pixels; other
+  inputs are not label maps). SPADE layers given these ids as `cond["label_ids"]` compute their
+  convolution of the one-hot map as a lookup (`spade_jax.nn.convolution.onehot_conv2d`).
+  """
+  k = classes.shape[-1]
+  return jnp.where(jnp.any(classes > 0, axis=-1), jnp.argmax(classes, axis=-1), k).astype(jnp.int32)

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from spade_jax.nn.clade import CLADE, ICPEDist
+from spade_jax.nn.convolution import onehot_conv2d
 from spade_jax.nn.norms import Conv, ParamFreeNorm, kernel_init, nearest_resize
 from spade_jax.nn.sean import ACE, StyleEncoder
 
@@ -60,6 +61,36 @@ def parse_spade_norm(norm_G: str) -> tuple[bool, str, int]:
   return spectral, kind, int(m.group(2))
 
 
+# SPADE's shared conv on the label map as a lookup when `cond["label_ids"]` is given (False: always dense).
+USE_ONEHOT_LOOKUP = True
+
+
+class OneHotConv(nn.Module):
+  """The `Conv` (same parameters: `kernel` `[k, k, segmap channels, features]`, `bias`) applied to
+  `cond["segmap"]` nearest-resized to `size`, computed from `cond["label_ids"]` as a lookup.
+
+  Contract of `cond["label_ids"]` (`[B, H, W]` int, the segmap's resolution): the segmap's class
+  channels (all but `cond["instance_edge"]`'s last channel, when present) are `one_hot(label_ids)`
+  (see `spade_jax.data.labels.onehot_ids`). The edge channel goes through an ordinary convolution.
+  """
+
+  features: int
+  kernel_size: int = 3
+  w_init: Callable[..., Any] = kernel_init()
+
+  @nn.compact
+  def __call__(self, cond: Cond, size: tuple[int, int]) -> jax.Array:
+    k = self.kernel_size
+    seg = cond["segmap"]
+    kernel = self.param("kernel", self.w_init, (k, k, seg.shape[-1], self.features), jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+    ids = nearest_resize(cond["label_ids"][..., None], size)[..., 0]
+    extra = None
+    if "instance_edge" in cond:
+      extra = nearest_resize(cond["instance_edge"], size).astype(jnp.float32)
+    return onehot_conv2d(ids, kernel, k // 2, extra) + bias
+
+
 class SPADE(nn.Module):
   """SPADE: `norm(x) · (1 + γ(seg)) + β(seg)`, γ/β from a shared conv + ReLU on the resized segmap."""
 
@@ -74,9 +105,13 @@ class SPADE(nn.Module):
   def __call__(self, x: jax.Array, cond: Cond, train: bool) -> jax.Array:
     normalized = ParamFreeNorm(self.param_free, axis_name=self.axis_name, name="param_free_norm")(x, train)
     dtype = self.dtype or x.dtype
-    seg = nearest_resize(cond["segmap"], x.shape[1:3]).astype(dtype)
     conv = functools.partial(Conv, kernel_size=self.kernel_size, w_init=self.w_init, dtype=dtype)
-    actv = nn.relu(conv(self.nhidden, name="mlp_shared")(seg))
+    if "label_ids" in cond and USE_ONEHOT_LOOKUP:
+      shared = OneHotConv(self.nhidden, self.kernel_size, w_init=self.w_init, name="mlp_shared")
+      actv = nn.relu(shared(cond, x.shape[1:3]).astype(dtype))
+    else:
+      seg = nearest_resize(cond["segmap"], x.shape[1:3]).astype(dtype)
+      actv = nn.relu(conv(self.nhidden, name="mlp_shared")(seg))
     gamma = conv(x.shape[-1], name="mlp_gamma")(actv)
     beta = conv(x.shape[-1], name="mlp_beta")(actv)
     return normalized * (1 + gamma) + beta

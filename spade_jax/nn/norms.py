@@ -20,8 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spade_jax.nn.convolution import conv2d, output_hw
+
 EPS = 1e-5
 MOMENTUM = 0.1
+# Spectral-norm convs divide the smaller of kernel and output by sigma (False: always the kernel).
+SPECTRAL_DIVIDE_SMALLER = True
 PARAM_FREE_NORMS = ("batch", "syncbatch", "instance", "group", "none")
 
 
@@ -95,27 +99,41 @@ def _unit_normal(shape: Sequence[int]) -> Callable[[jax.Array], jax.Array]:
   return init
 
 
-def spectral_normalize(module: nn.Module, kernel: jax.Array, train: bool, eps: float = 1e-12) -> jax.Array:
-  """Divides `kernel` (HWIO or [in, out]) by its spectral norm, PyTorch `spectral_norm` semantics.
+def spectral_sigma(module: nn.Module, kernel: jax.Array, train: bool, eps: float = 1e-12) -> jax.Array:
+  """The spectral norm estimate of `kernel` (HWIO or [in, out]), PyTorch `spectral_norm` semantics.
 
   Train: one power iteration from the stored `u` (v = normalize(Wᵀu), u = normalize(Wv)), stored back.
-  Eval: stored `u`, `v` used as they are. sigma = uᵀ W v with u, v treated as constants.
+  Eval: stored `u`, `v` used as they are. Returns sigma = uᵀ W v (float32) with u, v treated as
+  constants (the gradient flows through W only).
+
+  W is PyTorch's `[out, in·kh·kw]` matrix; `v` is stored in its (in, kh, kw) order. The products are
+  taken on the kernel as it is laid out (`[kh·kw·in, out]`, a free reshape) and only the short vector
+  `v` is reordered, so the large kernels are never transposed.
   """
   out = kernel.shape[-1]
-  # [out, in*kh*kw] in PyTorch's (in, kh, kw) flattening order.
-  perm = (kernel.ndim - 1, kernel.ndim - 2) + tuple(range(kernel.ndim - 2))
-  w_mat = jnp.transpose(kernel, perm).reshape(out, -1).astype(jnp.float32)
+  spatial = kernel.shape[:-2]
+  cin = kernel.shape[-2]
+  n_in = cin * int(np.prod(spatial, dtype=np.int64))
+  k2 = kernel.reshape(n_in, out).astype(jnp.float32)  # rows in (kh, kw, in) order
+  # (in, kh, kw) order <-> (kh, kw, in) order of the length-n_in vectors
+  to_hwi = lambda t: jnp.moveaxis(t.reshape((cin,) + spatial), 0, -1).reshape(-1)  # noqa: E731
+  to_ihw = lambda t: jnp.moveaxis(t.reshape(spatial + (cin,)), -1, 0).reshape(-1)  # noqa: E731
   u_var = module.variable("batch_stats", "u", lambda: _unit_normal((out,))(module.make_rng("params")))
-  v_var = module.variable("batch_stats", "v",
-                          lambda: _unit_normal((w_mat.shape[1],))(module.make_rng("params")))
+  v_var = module.variable("batch_stats", "v", lambda: _unit_normal((n_in,))(module.make_rng("params")))
   u, v = u_var.value, v_var.value
-  if train and not module.is_initializing():
-    w_sg = jax.lax.stop_gradient(w_mat)
-    v = _l2_normalize(w_sg.T @ u, eps)
-    u = _l2_normalize(w_sg @ v, eps)
-    u_var.value, v_var.value = u, v
-  sigma = jnp.dot(u, w_mat @ v)
-  return (kernel / sigma.astype(kernel.dtype))
+  with jax.named_scope("spectral_norm"):
+    if train and not module.is_initializing():
+      k_sg = jax.lax.stop_gradient(k2)
+      v = _l2_normalize(to_ihw(k_sg @ u), eps)
+      u = _l2_normalize(jnp.dot(to_hwi(v), k_sg), eps)
+      u_var.value, v_var.value = u, v
+    return jnp.dot(jnp.dot(to_hwi(v), k2), u)
+
+
+def spectral_normalize(module: nn.Module, kernel: jax.Array, train: bool, eps: float = 1e-12) -> jax.Array:
+  """`kernel / sigma` (see `spectral_sigma`)."""
+  sigma = spectral_sigma(module, kernel, train, eps)
+  return kernel / sigma.astype(kernel.dtype)
 
 
 def kernel_init(init_type: str = "xavier", gain: float = 0.02) -> Callable[..., Any]:
@@ -147,18 +165,24 @@ class Conv(nn.Module):
   spectral: bool = False
   w_init: Callable[..., Any] = kernel_init()
   dtype: Any = None
+  impl: str = "auto"  # lowering: auto | library | matmul (see spade_jax.nn.convolution)
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     k = self.kernel_size
     kernel = self.param("kernel", self.w_init, (k, k, x.shape[-1], self.features), jnp.float32)
-    if self.spectral:
-      kernel = spectral_normalize(self, kernel, train)
     dtype = self.dtype or x.dtype
     pad = k // 2 if self.padding is None else self.padding
-    y = jax.lax.conv_general_dilated(
-        x.astype(dtype), kernel.astype(dtype), (self.stride, self.stride), [(pad, pad), (pad, pad)],
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    sigma = None
+    if self.spectral:
+      sigma = spectral_sigma(self, kernel, train)
+      ho, wo = output_hw(x.shape[1], x.shape[2], k, self.stride, pad)
+      # conv(x, W / sigma) = conv(x, W) / sigma: divide whichever of kernel and output is smaller.
+      if not SPECTRAL_DIVIDE_SMALLER or kernel.size <= x.shape[0] * ho * wo * self.features:
+        kernel, sigma = kernel / sigma, None
+    y = conv2d(x.astype(dtype), kernel.astype(dtype), self.stride, pad, self.impl)
+    if sigma is not None:
+      y = y / sigma.astype(dtype)
     if self.use_bias:
       bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
       y = y + bias.astype(dtype)
