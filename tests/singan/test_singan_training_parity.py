@@ -12,6 +12,11 @@ Tolerances (parity README, measured by the fixture's own float64 / 2-thread reru
   * parameters after a step: 1e-5 abs, except the noise band (the BatchNorm-preceded conv biases, the
     critic's tail bias, whose gradients are mathematically zero, and any element whose gradient fell
     below 1e-5 at some step of the scale so far): 2.5 * lr per step;
+  * chained (scale 0's epoch 0 on our own states): outside the band 0.1 lr for at most 5 % of a
+    tensor's elements, 1e-5 for the others. The gradient penalty's LeakyReLU kinks make the gradient
+    discontinuous: at D step 3 one element of D's head conv gets -0.0125 from our chained state and
+    -0.0076 from the stored one, although the two states differ only in the band and swapping any single
+    tensor between them leaves it at -0.0076; its update then differs by 3.4e-5 (0.07 lr), 6 of the 432 elements by > 1e-5;
   * BN buffers 1e-6 (chained: running_mean up to the band's bias drift, 2.5 lr per step); losses
     1e-6 + 1e-5 |value|; forward records 1e-5;
   * `draw_concat` crosses imresize's truncating uint8 step between scales: where a coarser output lies
@@ -100,8 +105,11 @@ def compare_state(ours_vars, ref, net, band, lr, steps, what, chained=False):
         errs.append(f"{k}: {d.max():.3g} > {tol}")
       continue
     m = band.mask(k, r.shape)
-    if (~m).any() and d[~m].max() > 1e-5:
+    tol = 0.1 * lr if chained else 1e-5
+    if (~m).any() and d[~m].max() > tol:
       errs.append(f"{k}: {d[~m].max():.3g} outside the noise band")
+    if chained and (~m).any() and (d[~m] > 1e-5).mean() > 0.05:
+      errs.append(f"{k}: {int((d[~m] > 1e-5).sum())} elements outside the band off by > 1e-5")
     if m.any() and d[m].max() > 2.5 * lr * steps:
       errs.append(f"{k}: band {d[m].max() / lr:.3g} lr")
   assert not errs, f"{what}: " + "; ".join(errs)
@@ -114,6 +122,7 @@ def compare_losses(ours, f, n, col, kind, what):
 
 
 _JIT = {}
+_BANDS = {}  # (fixture, scale) -> (band_D, band_G) of the teacher-forced epoch 0
 
 
 def _jitted(name, n, hp):
@@ -224,6 +233,7 @@ def test_scale_teacher_forced(name, n):
   G_end = {"params": G_last["params"], "batch_stats": snap["batch_stats"]}
   compare_state(G_end, f.state(f"{s}/G_after_e0"), netG, band_G, lr_g, 1, f"{s} G_after_e0")
   compare_state(D, f.state(f"{s}/D_after_e0"), netD, band_D, lr_d, 1, f"{s} D_after_e0")
+  _BANDS[(name, n)] = (band_D, band_G)
 
 
 @fx.params()
@@ -240,11 +250,12 @@ def test_scale0_chained_epoch(fixture_name):
   stack = jax.tree.map(lambda *a: jnp.stack(a), *draws)
   first = jax.tree.map(lambda a: a[:1], stack)
   c1, losses = t.run_draws(carry, ctx, first)
-  steps = hp.Dsteps
-  band_D, band_G = Band(t.netD, True), Band(t.netG, False)  # structural band only (no gradients here)
-  compare_state(c1["D"], f.state("train/s0/D_after_e0"), t.netD, band_D, hp.lr_d, steps, "chained D", True)
-  compare_state(c1["G"], f.state("train/s0/G_after_e0"), t.netG, _ChainedGBand(t.netG, f), hp.lr_g,
-                hp.Gsteps, "chained G", True)
+  # The noise band: from the teacher-forced epoch 0 (its small-gradient elements).
+  if (name, 0) not in _BANDS:
+    test_scale_teacher_forced(name, 0)
+  band_D, band_G = _BANDS[(name, 0)]
+  compare_state(c1["D"], f.state("train/s0/D_after_e0"), t.netD, band_D, hp.lr_d, hp.Dsteps, "chained D", True)
+  compare_state(c1["G"], f.state("train/s0/G_after_e0"), t.netG, band_G, hp.lr_g, hp.Gsteps, "chained G", True)
   for k in ("errD_real", "errD_fake", "gradient_penalty", "errD", "errG", "rec_loss"):
     r = f.raw(f"train/s0/losses/{k}")[0]
     np.testing.assert_allclose(losses[k][0], r, rtol=1e-4, atol=1e-5, err_msg=k)
@@ -256,14 +267,3 @@ def test_scale0_chained_epoch(fixture_name):
     call, _ = t.run_draws(call, ctx, jax.tree.map(lambda a: a[e:e + 1], stack))
   np.testing.assert_array_equal(call["z_opt"], rp.nhwc(f.raw("pyramid/Zs/0")))
   assert int(call["epoch"]) == hp.niter
-
-
-class _ChainedGBand(Band):
-  """Chained G: elements whose stored updates at epoch 0 were below 1e-5 * lr (tiny gradients) join the band."""
-
-  def __init__(self, net, f):
-    super().__init__(net, False)
-    a, b = f.state("train/s0/G_init"), f.state("train/s0/G_after_e0g0")
-    for k in a:
-      if "running" not in k and "num_batches" not in k:
-        self.small[k] = np.zeros(np.shape(a[k]), bool)

@@ -41,11 +41,12 @@ def _replayed(z: jax.Array, old: Optional[jax.Array]) -> jax.Array:
 class ConvBlock(nn.Module):
   """Conv 3x3 (no padding) + BatchNorm2d(affine) + LeakyReLU(0.2); `num_batches_tracked` is kept."""
   features: int
+  im2col: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool, replay=None):
     old_pre, old_post = replay if replay is not None else (None, None)
-    z = Conv(self.features, 3, padding=0, name="conv")(x)
+    z = Conv(self.features, 3, padding=0, impl="matmul" if self.im2col else "auto", name="conv")(x)
     self.sow("intermediates", "pre", z)
     z = _replayed(z, old_pre)
     z = ParamFreeNorm("batch", name="norm")(z, train)
@@ -63,13 +64,14 @@ class _Trunk(nn.Module):
   nfc: int
   min_nfc: int
   num_layer: int = 5
+  im2col: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool, replay: Optional[Sequence[jax.Array]] = None):
     r = list(replay) if replay is not None else [None] * self.num_layer
-    x = ConvBlock(self.nfc, name="head")(x, train, r[0])
+    x = ConvBlock(self.nfc, self.im2col, name="head")(x, train, r[0])
     for i, (_, out) in enumerate(net_widths(self.nfc, self.min_nfc, self.num_layer)):
-      x = ConvBlock(out, name=f"block{i + 1}")(x, train, r[i + 1])
+      x = ConvBlock(out, self.im2col, name=f"block{i + 1}")(x, train, r[i + 1])
     return x, r[-1]
 
 
@@ -79,11 +81,12 @@ class Generator(nn.Module):
   min_nfc: int = 32
   nc_im: int = 3
   num_layer: int = 5
+  im2col: bool = False
 
   @nn.compact
   def __call__(self, x, y, train: bool = False, replay: Optional[Sequence[jax.Array]] = None):
-    h, last = _Trunk(self.nfc, self.min_nfc, self.num_layer, name="trunk")(x, train, replay)
-    z = Conv(self.nc_im, 3, padding=0, name="tail")(h)
+    h, last = _Trunk(self.nfc, self.min_nfc, self.num_layer, self.im2col, name="trunk")(x, train, replay)
+    z = Conv(self.nc_im, 3, padding=0, impl="matmul" if self.im2col else "auto", name="tail")(h)
     self.sow("intermediates", "pre", z)
     out = jnp.tanh(_replayed(z, last))
     ind = int((y.shape[1] - out.shape[1]) / 2)
@@ -92,15 +95,19 @@ class Generator(nn.Module):
 
 
 class Critic(nn.Module):
-  """`WDiscriminator`: head, body, 1-channel tail conv; maps are 10 smaller than the image."""
+  """`WDiscriminator`: head, body, 1-channel tail conv; maps are 10 smaller than the image.
+
+  Its convs run as patches x matmul (`im2col`): the gradient penalty differentiates it twice, and XLA's
+  CPU convolutions of convolution gradients are several times slower than matmuls (same numbers)."""
   nfc: int = 32
   min_nfc: int = 32
   num_layer: int = 5
+  im2col: bool = True
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    h, _ = _Trunk(self.nfc, self.min_nfc, self.num_layer, name="trunk")(x, train)
-    return Conv(1, 3, padding=0, name="tail")(h)
+    h, _ = _Trunk(self.nfc, self.min_nfc, self.num_layer, self.im2col, name="trunk")(x, train)
+    return Conv(1, 3, padding=0, impl="matmul" if self.im2col else "auto", name="tail")(h)
 
 
 def pad(x: jax.Array, p: int = PAD) -> jax.Array:
