@@ -1,6 +1,6 @@
 """Evaluation and synthesis entry point.
 
-  python eval.py --config configs/synthetic.py --workdir runs/synthetic [--step N]       # metrics
+  python eval.py --config configs/spade/synthetic.py --workdir runs/synthetic [--step N]       # metrics
   python eval.py --mode synthesize --labels DIR_OR_PNG --out DIR [--style IMG] [--num-samples K] \\
       (--config ... --workdir ... | --official-checkpoint latest_net_G.pth --official-options opt.txt)
 """
@@ -11,7 +11,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Config file (configs/<name>.py).", lock_config=True)
+config_flags.DEFINE_config_file("config", None, "Config file (configs/<family>/<name>.py).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Training work directory (checkpoints are read from it).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
 flags.DEFINE_enum("mode", "metrics", ["metrics", "synthesize"], "What to do.")
@@ -25,6 +25,8 @@ flags.DEFINE_integer("seed", 0, "synthesize: random seed.")
 flags.DEFINE_bool("overwrite", False, "synthesize: overwrite existing outputs.")
 flags.DEFINE_string("official-checkpoint", None, "Official latest_net_G.pth (or .npz export).")
 flags.DEFINE_string("official-options", None, "The official opt.txt / opt.pkl of that checkpoint.")
+flags.DEFINE_string("family", None, "Model family of --official-checkpoint (default: spade); a --config "
+                    "names its own.")
 
 
 def _load_model():
@@ -32,8 +34,12 @@ def _load_model():
   if ckpt or opts:
     if not (ckpt and opts):
       raise app.UsageError("--official-checkpoint and --official-options go together")
-    from spade_jax.official.checkpoint import load_official
-    return load_official(ckpt, opts)
+    from spade_jax import models
+    from spade_jax.configs.common import DEFAULT_FAMILY
+    cls = models.get(FLAGS.family or DEFAULT_FAMILY)
+    if getattr(cls, "load_official", None) is None:
+      raise app.UsageError(f"the {cls.name} family cannot read official checkpoints")
+    return cls.load_official(ckpt, opts)
   if FLAGS.config is None or FLAGS.workdir is None:
     raise app.UsageError("give --config and --workdir, or --official-checkpoint and --official-options")
   from spade_jax.evaluate.restore import load_for_inference

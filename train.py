@@ -1,6 +1,6 @@
 """Trains SPADE / GauGAN.
 
-    python train.py --config configs/synthetic.py --workdir runs/synthetic [--config.key=value ...]
+    python train.py --config configs/spade/synthetic.py --workdir runs/synthetic [--config.key=value ...]
 
 Re-running the same command resumes from the newest checkpoint in `<workdir>/checkpoints/`.
 SIGTERM / SIGINT (Ctrl-C) save a checkpoint, then exit. See the README's "Training" section.
@@ -13,7 +13,7 @@ from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, TensorBoard and samples.")
-config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Training configuration file.",
+config_flags.DEFINE_config_file("config", "configs/spade/synthetic.py", "Training configuration file.",
                                 lock_config=True)
 flags.mark_flags_as_required(["workdir"])
 

@@ -1,6 +1,6 @@
 """Normalization variants on one harness: parameters, XLA FLOPs, step time, memory (issue #7).
 
-    .venv/bin/python bench/norms.py --config configs/ade20k.py \
+    .venv/bin/python bench/norms.py --config configs/spade/ade20k.py \
         [--variants batch,instance,group,spade,spade5x5,clade,clade_icpe,sean] \
         [--timing_crop_size 64 --timing_ngf 16 --timing_batch_size 1] [--json OUT] [--md OUT] [--png OUT]
         [--config.data.crop_size=...]  # any config override (ml_collections config_flags)
@@ -169,18 +169,18 @@ def count(config) -> dict:
   """Parameters and FLOPs at the full config (shapes only: nothing is allocated)."""
   import jax
   import jax.numpy as jnp
-  from spade_jax.models.spade import SPADEModel
-  from spade_jax.train.step import create_train_state, train_step
-  model = SPADEModel(config)
+  from spade_jax import models
+  family = models.build(config)
+  model = family.model  # the SPADE networks (variants differ only in the generator's modulation)
   v = jax.eval_shape(lambda: model.init(jax.random.key(0)))
   h, w = model.image_hw
   seg = jax.ShapeDtypeStruct((1, h, w, model.semantic_nc), jnp.float32)
   img = jax.ShapeDtypeStruct((1, h, w, 3), jnp.float32)
   g_flops = _flops(FLAGS.flops_from, lambda v, s, i: model.generate(v, s, image=i, rng=jax.random.key(0))[0],
                    v, seg, img)
-  state = jax.eval_shape(lambda: create_train_state(model, jax.random.PRNGKey(0)))
+  state = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
   batch = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), _fake_batch(config, 1))
-  iter_flops = _flops(FLAGS.iter_flops_from, lambda s, b: train_step(model, s, b), state, batch)
+  iter_flops = _flops(FLAGS.iter_flops_from, family.train_step, state, batch)
   return {"g_params": _n_params(v["G"]["params"]), "norm_params": _norm_params(v["G"]["params"]),
           "d_params": _n_params(v["D"]["params"]), "g_flops": g_flops, "iter_flops": iter_flops}
 
@@ -189,20 +189,20 @@ def time_variant(config) -> dict:
   """Steady-state step time and memory of one variant (run in its own process)."""
   import jax
   import numpy as np
-  from spade_jax.models.spade import SPADEModel
-  from spade_jax.train.step import create_train_state, train_step
-  model = SPADEModel(config)
+  from spade_jax import models
+  family = models.build(config)
+  model = family.model  # the SPADE networks (variants differ only in the generator's modulation)
   b = config.batch_size
   batch = jax.device_put(_fake_batch(config, b))
   # Initialisation runs once: compile it without backend optimisations (much faster on CPU).
-  init = jax.jit(lambda k: create_train_state(model, k)).lower(jax.random.PRNGKey(0))
+  init = jax.jit(family.init_state).lower(jax.random.PRNGKey(0))
   try:
     init = init.compile(compiler_options={"xla_backend_optimization_level": 0,
                                           "xla_llvm_disable_expensive_passes": True})
   except Exception:  # noqa: BLE001 — options unknown to this backend
     init = init.compile()
   state = init(jax.random.PRNGKey(0))
-  step = jax.jit(lambda s, x: train_step(model, s, x), donate_argnums=0)
+  step = jax.jit(family.train_step, donate_argnums=0)
   compiled = step.lower(state, batch).compile()
   mem = compiled.memory_analysis()
   xla_peak = None

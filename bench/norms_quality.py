@@ -1,6 +1,6 @@
 """Quality of the normalization variants: same data, same budget, same scoring (issue #7, part 3).
 
-    .venv/bin/python -m spade_jax.evaluate.segmentation --config configs/synthetic.py \
+    .venv/bin/python -m spade_jax.evaluate.segmentation --config configs/spade/synthetic.py \
         --out weights/segmenter_synthetic                                   # once: the mIoU segmenter
     .venv/bin/python bench/norms_quality.py --steps 3000 --segmenter_dir weights/segmenter_synthetic \
         [--variants batch,spade,clade,...] [--config.data.crop_size=128 --config.batch_size=16 ...]
@@ -8,7 +8,7 @@
 
 Every variant is trained from the same seed for `--steps` iterations of the pure `train_step` (G step +
 D step, official hyper-parameters, `train.no_vgg_loss=True`) on the embedded synthetic dataset
-(`configs/synthetic.py` by default: 10 classes, instance maps; rendered on first use; no EMA: the trained
+(`configs/spade/synthetic.py` by default: 10 classes, instance maps; rendered on first use; no EMA: the trained
 weights are scored), then scored by the
 evaluation harness, `spade_jax.evaluate.loop.evaluate_generator` (FID on the validation split; mIoU /
 pixel accuracy with `--segmenter_dir`); each variant's `metrics.json` goes to `--out_dir/<variant>`.
@@ -40,7 +40,7 @@ flags.DEFINE_integer("steps", 3000, "Training iterations per variant.")
 flags.DEFINE_string("fid_weights", "", "FID Inception weights (default: the harness's, from "
                     "scripts/fetch_fid_weights.sh).")
 flags.DEFINE_string("segmenter_dir", "", "Synthetic-data segmenter for mIoU (python -m "
-                    "spade_jax.evaluate.segmentation --config configs/synthetic.py --out DIR); no mIoU without.")
+                    "spade_jax.evaluate.segmentation --config configs/spade/synthetic.py --out DIR); no mIoU without.")
 flags.DEFINE_string("out_dir", os.path.join(ROOT, "runs", "norms_quality"), "Per-variant metrics.json.")
 flags.DEFINE_integer("log_every", 100, "Print losses every N steps.")
 flags.DEFINE_string("json", "", "Output (default bench/results/norms_quality_synthetic_<platform>.json).")
@@ -66,12 +66,12 @@ def train_and_score(config, name: str) -> dict:
   import jax
   from spade_jax.data import pipeline
   from spade_jax.evaluate.loop import evaluate_generator
-  from spade_jax.models.spade import SPADEModel
-  from spade_jax.train.step import create_train_state, train_step
-  model = SPADEModel(config)
+  from spade_jax import models
+  family = models.build(config)
+  model = family.model  # the SPADE networks (variants differ only in the generator's modulation)
   keys = ("label", "instance", "image")
-  state = create_train_state(model, jax.random.PRNGKey(config.seed))
-  step = jax.jit(lambda s, b: train_step(model, s, b), donate_argnums=0)
+  state = family.init_state(jax.random.PRNGKey(config.seed))
+  step = jax.jit(family.train_step, donate_argnums=0)
   it = pipeline.make_iterator(config, "train", process_index=0, process_count=1)
   t0, losses = time.time(), {}
   for i in range(FLAGS.steps):
@@ -83,7 +83,7 @@ def train_and_score(config, name: str) -> dict:
   out = {"steps": FLAGS.steps, "train_seconds": round(time.time() - t0, 1), "final_losses": losses,
          "fid": None, "miou": None}
   try:
-    m = evaluate_generator(model, state.variables, config, os.path.join(FLAGS.out_dir, name),
+    m = evaluate_generator(family, state.variables, config, os.path.join(FLAGS.out_dir, name),
                            segmenter_dir=FLAGS.segmenter_dir or None, fid_weights=FLAGS.fid_weights or None,
                            save_images=False, extra={"norm": name, "train_steps": FLAGS.steps})
   except ValueError as e:  # recorded in the variant's row instead of ending the whole benchmark

@@ -7,7 +7,7 @@ Runs the mesh driver (jit over all devices, state replicated and donated, batch 
 data of the config's shapes. Reports ms/iteration, images/s, peak memory (the device's peak on GPU /
 TPU; on CPU, XLA's memory analysis of the step plus the process's peak RSS), FLOPs per iteration
 (XLA cost analysis of the compiled step) and MFU on GPUs with a known peak. With the VGG loss on and
-no `train.vgg_weights`, VGG19 runs with random weights (same cost).
+`train.vgg_weights=random`, VGG19 runs with random weights (same cost).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ml_collections import config_flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Training configuration file.")
+config_flags.DEFINE_config_file("config", "configs/spade/synthetic.py", "Training configuration file.")
 flags.DEFINE_string("json", None, "Write the results as JSON to this file.")
 flags.DEFINE_integer("steps", 20, "Timed iterations.")
 flags.DEFINE_integer("warmup", 3, "Untimed iterations after compilation.")
@@ -78,24 +78,18 @@ def run(config, steps: int = 20, warmup: int = 3) -> dict:
   import jax
   import numpy as np
 
-  from spade_jax.models.vgg import VGG19Features
-  from spade_jax.train import parallel, settings
-  from spade_jax.train.fake_data import FakeIterator
+  from spade_jax import models
+  from spade_jax.configs import common
+  from spade_jax.data.fake import FakeIterator
+  from spade_jax.train import parallel
 
-  config = settings.complete(config)
-  driver = parallel.MeshDriver(config)
+  config = common.complete(config)
+  family = models.build(config)
+  driver = parallel.MeshDriver(family)
   b = int(config.batch_size)
   if b % driver.num_devices:
     raise ValueError(f"batch_size {b} is not divisible by {driver.num_devices} devices")
-  vgg = None
-  if not config.train.no_vgg_loss:
-    if config.train.vgg_weights:
-      from spade_jax.models.vgg import load_vgg19
-      vgg = load_vgg19(config.train.vgg_weights)
-    else:
-      h, w = driver.model.image_hw
-      vgg = VGG19Features().init(jax.random.PRNGKey(0), np.zeros((1, h, w, 3), np.float32))
-    vgg = driver.replicate(vgg)
+  vgg = driver.put_resources(family.load_resources())
 
   t0 = time.perf_counter()
   state = driver.init_state(np.asarray(jax.random.PRNGKey(0)))
@@ -151,10 +145,9 @@ def run(config, steps: int = 20, warmup: int = 3) -> dict:
       "init_s": round(init_s, 2),
       "steps": steps, "warmup": warmup,
       "batch_size": b,
-      "image_hw": list(driver.model.image_hw),
+      "image_hw": list(family.image_hw),
       "dtype": dtype,
-      "vgg": ("off" if config.train.no_vgg_loss else
-              ("weights file" if config.train.vgg_weights else "random weights (timing only)")),
+      "resources": "none" if vgg is None else "loaded by the family (e.g. VGG19 weights)",
       "losses": {k: float(np.asarray(v.addressable_data(0))) for k, v in metrics.items()},
       "device": device_info(),
       "versions": versions(),

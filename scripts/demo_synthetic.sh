@@ -10,17 +10,17 @@ shift || true
 SEG=${SEGMENTER:-weights/segmenter_synthetic}
 
 t0=$(date +%s)
-"$PY" train.py --config configs/synthetic.py --workdir "$WORKDIR" "$@"
+"$PY" train.py --config configs/spade/synthetic.py --workdir "$WORKDIR" "$@"
 t1=$(date +%s)
 echo "train.py: $((t1 - t0)) s"
 if [ ! -f "$SEG/meta.json" ]; then
-  "$PY" -m spade_jax.evaluate.segmentation --config configs/synthetic.py --out "$SEG"
+  "$PY" -m spade_jax.evaluate.segmentation --config configs/spade/synthetic.py --out "$SEG"
 fi
 t2=$(date +%s)
 echo "segmenter: $((t2 - t1)) s"
-"$PY" eval.py --config configs/synthetic.py --workdir "$WORKDIR" --config.eval.segmenter="$SEG" "$@"
+"$PY" eval.py --config configs/spade/synthetic.py --workdir "$WORKDIR" --config.eval.segmenter="$SEG" "$@"
 t3=$(date +%s)
 echo "eval.py: $((t3 - t2)) s"
-"$PY" scripts/sample_grid.py --config configs/synthetic.py --workdir "$WORKDIR" \
+"$PY" scripts/sample_grid.py --config configs/spade/synthetic.py --workdir "$WORKDIR" \
     --out "$WORKDIR/demo_grid.png" "$@"
 echo "total: $(( $(date +%s) - t0 )) s (train $((t1 - t0)) s)"

@@ -1,6 +1,6 @@
 """A picture of what a trained model does: rows of `label | generated in 3 styles | real`.
 
-    .venv/bin/python scripts/sample_grid.py --config configs/synthetic.py --workdir runs/synthetic \
+    .venv/bin/python scripts/sample_grid.py --config configs/spade/synthetic.py --workdir runs/synthetic \
         --out docs/synthetic_demo_grid.png [--rows 6] [--styles 3] [--style-source random|photos] [--scale 2]
 
 Label maps and real photos are from the val split. With a VAE generator the styles are random codes
@@ -74,8 +74,9 @@ def main(argv):
   from spade_jax.evaluate.restore import load_for_inference
   from spade_jax.train.logs import palette
 
-  model, variables = load_for_inference(FLAGS.config, FLAGS.workdir, FLAGS.step)
-  cfg = model.config
+  family, variables = load_for_inference(FLAGS.config, FLAGS.workdir, FLAGS.step)
+  cfg = family.config
+  spec = {i.name: i for i in family.input_spec()}
   images, labels, instances = [], [], []
   for b in make_iterator(cfg, "val", seed=FLAGS.seed):
     m = np.asarray(b["mask"], bool)
@@ -86,16 +87,21 @@ def main(argv):
       break
   images, labels, instances = (np.concatenate(x) for x in (images, labels, instances))
   rows = slice(0, FLAGS.rows)
-  photos = model.region_styles or (cfg.model.use_vae and FLAGS["style-source"].value == "photos")
+  style = spec.get("style_image")
+  photos = style is not None and (style.required or FLAGS["style-source"].value == "photos")
   if photos:
     styles = list(images[FLAGS.rows:FLAGS.rows + FLAGS.styles])
   else:
-    styles = [None] * FLAGS.styles if cfg.model.use_vae else []
+    styles = [None] * FLAGS.styles if family.multimodal else []
   rng = jax.random.key(FLAGS.seed)
 
   def gen(lab, inst, style, k):
-    return syn.generate(model, variables, lab, instance=None if cfg.data.no_instance else inst,
-                        style_image=style, rng=jax.random.fold_in(rng, k) if cfg.model.use_vae else None)
+    inputs = {"label": lab}
+    if "instance" in spec:
+      inputs["instance"] = inst
+    if style is not None:
+      inputs["style_image"] = style
+    return syn.generate(family, variables, inputs, rng=jax.random.fold_in(rng, k) if family.multimodal else None)
 
   grid = build_grid(labels[rows], instances[rows], images[rows], styles, gen, palette(cfg))
   if FLAGS.scale > 1:

@@ -2,23 +2,21 @@
 initialisers (XLA:CPU takes ~25 s). Import from here, not from `conftest` (tests/data has its own
 conftest, and both are importable only under the name `conftest`)."""
 
+import importlib
 import importlib.util
 import pathlib
 
 import jax
 import numpy as np
 
-from spade_jax.defaults import get_config
+from spade_jax.configs.spade.default import get_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_config(name: str):
-  """`configs/<name>.py`'s get_config() (the config files are not a package)."""
-  spec = importlib.util.spec_from_file_location(f"configs_{name}", REPO / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  """`configs/<family>/<name>.py`'s get_config(), e.g. load_config("spade/tiny")."""
+  return importlib.import_module(f"spade_jax.configs.{name.replace('/', '.')}").get_config()
 
 
 def set_dotted(config, overrides: dict):
@@ -66,3 +64,23 @@ def random_variables(model, seed: int = 0, scale: float = 0.05) -> dict:
       return x / np.linalg.norm(x)
     return x * scale
   return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
+def load_script(path):
+  """Imports a script (bench/, scripts/) as a module. Scripts define absl flags at import; flags of the
+  same names that another script loaded earlier in this process defined are removed first (each test
+  process may load several scripts that all define e.g. --config)."""
+  import ast
+  from absl import flags
+  path = pathlib.Path(path)
+  names = set()
+  for node in ast.walk(ast.parse(path.read_text())):
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("DEFINE")
+        and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+      names.add(node.args[0].value)
+  for name in names & set(flags.FLAGS):
+    delattr(flags.FLAGS, name)
+  spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module

@@ -11,8 +11,8 @@ import pytest
 from flax import traverse_util
 
 from spade_jax.evaluate import segmentation as seg_lib
-from spade_jax.models.deeplab import DeepLabV2
-from spade_jax.official import deeplab_convert as dc
+from spade_jax.evaluate.nets.deeplab import DeepLabV2
+from spade_jax.evaluate.nets import deeplab_convert as dc
 from torch_writer import tensor, write_legacy, write_zip
 
 NC = 5
@@ -258,7 +258,7 @@ def test_eval_harness_segmenter(tiny, tmp_path):
   logits = np_deeplab(state, u8.astype(np.float32) / 127.5 - 1)
   assert labels.shape == (1, 17, 20) and (labels == logits.argmax(-1)).mean() > 0.99
 
-  from spade_jax.models.segmenter import UNetSegmenter
+  from spade_jax.evaluate.nets.segmenter import UNetSegmenter
   shapes = jax.eval_shape(UNetSegmenter(3, 4).init, jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
   unet = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), shapes)
   seg_lib.save(str(tmp_path / "unet"), unet, {"num_classes": 3, "width": 4, "real_val_miou": 0.5})

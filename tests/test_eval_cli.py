@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from spade_jax.evaluate.synthesis_cli import synthesize_files
-from spade_jax.official.checkpoint import load_official
+from spade_jax.models.spade import SPADEFamily
 from torch_writer import tensor, write_zip
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def test_synthesize_cli_reproduces_the_official_eval_forward(official, tmp_path)
 
 def test_synthesize_bad_inputs(official, tmp_path):
   d, arrays = official
-  model, variables = load_official(str(d / "latest_net_G.pth"), str(d / "opt.txt"))
+  model, variables = SPADEFamily.load_official(str(d / "latest_net_G.pth"), str(d / "opt.txt"))
   bad = tmp_path / "bad"
   bad.mkdir()
   Image.fromarray(np.full((64, 64), 7, np.uint8), mode="L").save(bad / "x.png")
@@ -78,6 +78,7 @@ def test_synthesize_bad_inputs(official, tmp_path):
     synthesize_files(model, variables, str(tmp_path / "nowhere"), str(tmp_path / "o"))
   with pytest.raises(ValueError, match="--num-samples > 1 needs a multimodal"):
     synthesize_files(model, variables, str(d / "labels"), str(tmp_path / "o"), num_samples=3)
-  with pytest.raises(ValueError, match="--style needs a model with the style encoder"):
+  with pytest.raises(ValueError, match="--style needs a model with a style encoder; this one takes: label, "
+                                       "instance"):
     synthesize_files(model, variables, str(d / "labels"), str(tmp_path / "o"), style="s.png")
   assert not (tmp_path / "o").exists()  # nothing was written

@@ -20,11 +20,11 @@ from PIL import Image
 
 from spade_jax.evaluate import segmentation as seg_lib
 from spade_jax.evaluate.metrics import scores
-from spade_jax.models.segmenter import UNetSegmenter
-from spade_jax.models.spade import SPADEModel
+from spade_jax.evaluate.nets.segmenter import UNetSegmenter
+from spade_jax import models
 from spade_jax.train import checkpoint as ckpt_lib
-from spade_jax.train import settings, testing
-from spade_jax.train.state import create_train_state
+from spade_jax.configs import common as settings
+import train_utils as testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEP = 3
@@ -40,10 +40,9 @@ def _sha256(path) -> str:
 def run(tmp_path_factory, fid_weights_path):
   root = tmp_path_factory.mktemp("eval_run")
   data_dir, workdir, seg_dir, cache = (str(root / n) for n in ("data", "work", "segmenter", "cache"))
-  config = settings.complete(load_config("tiny"))
+  config = settings.complete(load_config("spade/tiny"))
   config.data.data_dir = data_dir
-  model = SPADEModel(config)
-  state = create_train_state(model, jax.random.PRNGKey(0))
+  state = models.build(config).init_state(jax.random.PRNGKey(0))
   ck = ckpt_lib.Checkpointer(workdir, config, async_save=False)
   ck.save(STEP, jax.device_get(state), None, force=True)
   ck.close()
@@ -56,7 +55,7 @@ def run(tmp_path_factory, fid_weights_path):
   env = {**testing.subprocess_env(num_devices=1), "SPADE_JAX_CACHE": cache}
 
   def eval_py(*extra):
-    return subprocess.run([sys.executable, "eval.py", "--config", "configs/tiny.py", "--workdir", workdir,
+    return subprocess.run([sys.executable, "eval.py", "--config", "configs/spade/tiny.py", "--workdir", workdir,
                            *flags, *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
   p = eval_py()

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from spade_jax.evaluate import fid
-from spade_jax.models import inception
-from spade_jax.official import torch_files
+from spade_jax.evaluate.nets import inception
+from spade_jax.io import torch_files
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PARITY_DIR = pathlib.Path(os.environ.get("SPADE_PARITY_DIR", REPO.parent / "shared" / "parity"))

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spade_jax import losses
-from spade_jax.models.vgg import VGG19Features, load_vgg19
+from spade_jax.gan import losses
+from spade_jax.gan.vgg import VGG19Features, load_vgg19
 from torch_writer import tensor, write_zip
 
 P1 = jnp.array([[-2.0, 0.5], [1.5, 3.0]])  # scale 0 logits

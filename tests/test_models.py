@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from model_utils import load_config, tiny_config
-from spade_jax.models.generator import latent_size
-from spade_jax.models.spade import SPADEModel
+from spade_jax.models.spade.generator import latent_size
+from spade_jax.models.spade.model import SPADEModel
 from spade_jax.nn.modulation import make_modulation, parse_spade_norm
 from spade_jax.nn.norms import parse_norm_string
 
@@ -29,7 +29,7 @@ OFFICIAL_COUNTS = {
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL_COUNTS))
 def test_parameter_counts_match_official(name):
-  config = load_config(name)
+  config = load_config(f"spade/{name}")
   config.model.use_vae = True
   model = SPADEModel(config)
   v = jax.eval_shape(lambda: model.init(jax.random.key(0)))
@@ -92,7 +92,7 @@ def test_output_shapes(overrides):
 
 
 def test_cityscapes_shapes_match_spec():
-  config = load_config("cityscapes")
+  config = load_config("spade/cityscapes")
   model = SPADEModel(config)
   assert model.image_hw == (256, 512)
   assert latent_size(512, 2.0, "more") == (4, 8)

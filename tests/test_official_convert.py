@@ -9,9 +9,9 @@ import jax
 import numpy as np
 import pytest
 
-from spade_jax.models.spade import SPADEModel
-from spade_jax.official.convert import load_state_dict_file, state_dict_to_variables, torch_key_to_path
-from spade_jax.official.options import config_from_options, read_opt_txt
+from spade_jax.models.spade.model import SPADEModel
+from spade_jax.models.spade.official.convert import load_state_dict_file, state_dict_to_variables, torch_key_to_path
+from spade_jax.models.spade.official.options import config_from_options, read_opt_txt
 from torch_writer import tensor, write_zip
 
 OPT_TXT = """----------------- Options ---------------
@@ -158,7 +158,7 @@ def test_mismatched_config_is_refused_with_every_problem(small_fixture):
 
 def test_load_official_checkpoint_and_generate(small_fixture, tmp_path):
   """The released-checkpoint path: opt.txt + latest_net_G.pth → the official eval forward."""
-  from spade_jax.official.checkpoint import load_official
+  from spade_jax.models.spade.official.checkpoint import load_official
   meta, arrays = small_fixture
   opt = tmp_path / "opt.txt"
   opt.write_text("----------------- Options ---------------\n" + "".join(

@@ -29,11 +29,11 @@ from flax import traverse_util
 
 from spade_jax.nn.blocks import SPADEResBlock
 from spade_jax.nn.modulation import SPADE, parse_spade_norm
-from spade_jax.official.convert import state_dict_to_variables
-from spade_jax.official.options import config_from_options
-from spade_jax.models.spade import SPADEModel
-from spade_jax.models.vgg import VGG19Features, vgg19_params_from_torch
-from spade_jax.train import step as train_step
+from spade_jax.models.spade.official.convert import state_dict_to_variables
+from spade_jax.models.spade.official.options import config_from_options
+from spade_jax.models.spade.model import SPADEModel
+from spade_jax.gan.vgg import VGG19Features, vgg19_params_from_torch
+from spade_jax.models.spade import step as train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PARITY_DIR = pathlib.Path(os.environ.get("SPADE_PARITY_DIR", REPO.parent / "shared" / "parity"))
@@ -221,10 +221,7 @@ def _check_model_fixture(meta, arrays):
 
   if "train/G_losses/GAN" not in arrays:
     return
-  g_tx, d_tx = train_step.make_optimizers(config)
-  state = train_step.TrainState(step=jnp.zeros((), jnp.int32), variables=variables,
-                                g_opt_state=g_tx.init(train_step.g_trainable(variables)),
-                                d_opt_state=d_tx.init(variables["D"]["params"]), rng=jax.random.key(0))
+  state = train_step.new_state(config, variables, jax.random.key(0))
   vgg_fn = None
   if not config.train.no_vgg_loss:  # VGG19 weights must travel with such a fixture (any key prefix)
     prefixes = [k[:-len("features.0.weight")] for k in arrays if k.endswith("features.0.weight")]

@@ -1,20 +1,17 @@
 """scripts/sample_grid.py: the README grid's layout (header row of style photos, label | styles | real)."""
 
 import functools
-import importlib.util
 import os
 
 import numpy as np
+from model_utils import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @functools.cache
 def _module():  # once: the script defines absl flags at import
-  spec = importlib.util.spec_from_file_location("sample_grid", os.path.join(REPO, "scripts", "sample_grid.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
+  return load_script(os.path.join(REPO, "scripts", "sample_grid.py"))
 
 
 def test_grid_layout():

@@ -8,14 +8,14 @@ from PIL import Image
 from model_utils import random_variables
 from spade_jax.evaluate.synthesize import (generate, generate_multimodal, list_label_files, read_label_png,
                                            to_uint8)
-from spade_jax.models.spade import SPADEModel
+from spade_jax import models
 from model_utils import tiny_config
 
 
 @pytest.fixture(scope="module")
 def vae():
-  model = SPADEModel(tiny_config(**{"model.use_vae": True, "data.crop_size": 32}))
-  return model, random_variables(model)
+  family = models.build(tiny_config(**{"model.use_vae": True, "data.crop_size": 32}))
+  return family, random_variables(family.model)
 
 
 def _labels():
@@ -26,39 +26,44 @@ def _labels():
 
 
 def test_modes(vae):
-  model, v = vae
+  family, v = vae
   lab = _labels()
-  a = generate(model, v, lab, instance=lab, rng=jax.random.key(0))
+  inputs = {"label": lab, "instance": lab}
+  a = generate(family, v, inputs, rng=jax.random.key(0))
   assert a.shape == (2, 32, 32, 3) and float(np.abs(a).max()) <= 1
-  np.testing.assert_array_equal(a, generate(model, v, lab, instance=lab, rng=jax.random.key(0)))
-  assert not np.allclose(a, generate(model, v, lab, instance=lab, rng=jax.random.key(1)))
+  np.testing.assert_array_equal(a, generate(family, v, inputs, rng=jax.random.key(0)))
+  assert not np.allclose(a, generate(family, v, inputs, rng=jax.random.key(1)))
   style1 = np.full((1, 32, 32, 3), -0.8, np.float32)
   style2 = np.full((1, 32, 32, 3), 0.8, np.float32)
-  s1 = generate(model, v, lab, instance=lab, style_image=style1, rng=jax.random.key(0))
-  s2 = generate(model, v, lab, instance=lab, style_image=style2, rng=jax.random.key(0))
+  s1 = generate(family, v, {**inputs, "style_image": style1}, rng=jax.random.key(0))
+  s2 = generate(family, v, {**inputs, "style_image": style2}, rng=jax.random.key(0))
   assert not np.allclose(s1, s2)  # the style encoder changes the result
-  z = np.zeros((2, model.config.model.z_dim), np.float32)
-  np.testing.assert_array_equal(generate(model, v, lab, instance=lab, z=z),
-                                generate(model, v, lab, instance=lab, z=z, rng=jax.random.key(5)))
-  k = generate_multimodal(model, v, lab, instance=lab, num_samples=3, rng=jax.random.key(0))
+  z = np.zeros((2, family.config.model.z_dim), np.float32)
+  np.testing.assert_array_equal(generate(family, v, {**inputs, "z": z}),
+                                generate(family, v, {**inputs, "z": z}, rng=jax.random.key(5)))
+  k = generate_multimodal(family, v, inputs, num_samples=3, rng=jax.random.key(0))
   assert k.shape == (3, 2, 32, 32, 3)
   u8 = to_uint8(np.array([-1.0, 0.0, 1.0, 2.0]))
   np.testing.assert_array_equal(u8, [0, 127, 255, 255])
 
 
 def test_bad_inputs(vae):
-  model, v = vae
+  family, v = vae
   lab = _labels()
+  key = jax.random.key(0)
   with pytest.raises(ValueError, match=r"label id 5 is outside 0..4 \(label_nc=5"):
-    generate(model, v, np.full_like(lab, 5), instance=lab, rng=jax.random.key(0))
+    generate(family, v, {"label": np.full_like(lab, 5), "instance": lab}, rng=key)
   with pytest.raises(ValueError, match="size 16x32 .* does not match the model's 32x32"):
-    generate(model, v, lab[:, :16], instance=lab[:, :16], rng=jax.random.key(0))
-  with pytest.raises(ValueError, match="this model uses instance edges"):
-    generate(model, v, lab, rng=jax.random.key(0))
+    generate(family, v, {"label": lab[:, :16], "instance": lab[:, :16]}, rng=key)
+  with pytest.raises(ValueError, match="'instance' is required: this model uses instance edges"):
+    generate(family, v, {"label": lab}, rng=key)
   with pytest.raises(ValueError, match="needs `z` or `rng`"):
-    generate(model, v, lab, instance=lab)
+    generate(family, v, {"label": lab, "instance": lab})
   with pytest.raises(ValueError, match="expected integer class ids"):
-    generate(model, v, lab.astype(np.float32), instance=lab, rng=jax.random.key(0))
+    generate(family, v, {"label": lab.astype(np.float32), "instance": lab}, rng=key)
+  with pytest.raises(ValueError, match="input 'styles' is not accepted by the spade family; it takes: "
+                                       "label, instance, style_image, z"):
+    generate(family, v, {"label": lab, "instance": lab, "styles": lab}, rng=key)
 
 
 def test_label_png_reading(tmp_path):
@@ -80,16 +85,17 @@ def test_label_png_reading(tmp_path):
 
 
 def test_sean_takes_its_style_image_through_the_api():
-  model = SPADEModel(tiny_config(**{"model.norm": "sean", "model.sean_style_dim": 8,
-                                    "model.sean_encoder_ngf": 4, "data.crop_size": 32}))
-  v = random_variables(model)
+  family = models.build(tiny_config(**{"model.norm": "sean", "model.sean_style_dim": 8,
+                                       "model.sean_encoder_ngf": 4, "data.crop_size": 32}))
+  v = random_variables(family.model)
   lab = _labels()
+  inputs = {"label": lab, "instance": lab}
   with pytest.raises(ValueError, match="a SEAN generator needs `style_image`"):
-    generate(model, v, lab, instance=lab)
+    generate(family, v, inputs)
   with pytest.raises(ValueError, match=r"its size \(16, 16\) must equal the label map's \(32, 32\)"):
-    generate(model, v, lab, instance=lab, style_image=np.zeros((1, 16, 16, 3), np.float32))
-  with pytest.raises(ValueError, match="style_image / z need a model trained with use_vae"):
-    generate(model, v, lab, instance=lab, style_image=np.zeros((1, 32, 32, 3), np.float32),
-             z=np.zeros((2, 8), np.float32))
-  a = generate(model, v, lab, instance=lab, style_image=np.full((1, 32, 32, 3), -0.5, np.float32))
+    generate(family, v, {**inputs, "style_image": np.zeros((1, 16, 16, 3), np.float32)})
+  with pytest.raises(ValueError, match="input 'z' is not accepted by the spade family"):
+    generate(family, v, {**inputs, "style_image": np.zeros((1, 32, 32, 3), np.float32),
+                         "z": np.zeros((2, 8), np.float32)})
+  a = generate(family, v, {**inputs, "style_image": np.full((1, 32, 32, 3), -0.5, np.float32)})
   assert a.shape == (2, 32, 32, 3)

@@ -1,4 +1,4 @@
-"""Tests of spade_jax.official.torch_files: PyTorch files read without torch.
+"""Tests of spade_jax.io.torch_files: PyTorch files read without torch.
 
 Archives are written by a minimal writer below that mimics `torch.save` (zip and legacy layouts) and
 `torch.jit.save` (module objects), so torch is not needed; with torch installed, real `torch.save` files
@@ -14,7 +14,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from spade_jax.official import torch_files
+from spade_jax.io import torch_files
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,9 @@ import pytest
 from model_utils import load_config, set_dotted
 
 from spade_jax.train import checkpoint as ckpt
-from spade_jax.train import loop, settings, testing
+from spade_jax.train import loop
+from spade_jax.configs import common as settings
+import train_utils as testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOTAL, EVERY = 24, 8
@@ -38,7 +40,7 @@ def data_dir(tmp_path_factory):
 
 
 def make_config(data_dir, **overrides):
-  c = settings.complete(load_config("tiny"))
+  c = settings.complete(load_config("spade/tiny"))
   c.data.data_dir = data_dir
   return set_dotted(c, {**RUN_FLAGS, **overrides})
 
@@ -138,7 +140,7 @@ def test_kill_9_of_train_py_then_resume_is_bit_identical(reference, data_dir, tm
   """A real `kill -9` of `python train.py` in the middle of the run, then the same command again."""
   _, _, want = reference
   workdir = str(tmp_path / "run")
-  cmd = [sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir", workdir,
+  cmd = [sys.executable, "train.py", "--config", "configs/spade/tiny.py", "--workdir", workdir,
          f"--config.data.data_dir={data_dir}"] + [f"--config.{k}={v}" for k, v in RUN_FLAGS.items()]
   env = testing.subprocess_env(4)
   log = open(tmp_path / "first.log", "w")

@@ -24,7 +24,9 @@ import pytest
 from model_utils import load_config, set_dotted
 
 from spade_jax.train import checkpoint as ckpt
-from spade_jax.train import loop, settings, testing
+from spade_jax.train import loop
+from spade_jax.configs import common as settings
+import train_utils as testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 3
@@ -46,7 +48,7 @@ def _free_port() -> int:
 
 
 def _config():
-  return set_dotted(settings.complete(load_config("tiny")), FLAGS)
+  return set_dotted(settings.complete(load_config("spade/tiny")), FLAGS)
 
 
 def test_two_processes_write_one_checkpoint_matching_one_process(tmp_path):
@@ -58,7 +60,7 @@ def test_two_processes_write_one_checkpoint_matching_one_process(tmp_path):
   env = testing.subprocess_env(num_devices=2, cache_dir=str(tmp_path / "xla_cache_2_processes"))
   procs = []
   for pid in range(2):
-    cmd = [sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir", workdir,
+    cmd = [sys.executable, "train.py", "--config", "configs/spade/tiny.py", "--workdir", workdir,
            "--config.distributed.initialize=yes",
            f"--config.distributed.coordinator_address=localhost:{port}",
            "--config.distributed.num_processes=2", f"--config.distributed.process_id={pid}"]

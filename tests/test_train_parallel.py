@@ -6,19 +6,21 @@ Compiles: the tiny config's init (mesh), step (1 device, mesh, pmap, mesh bf16),
 (mesh, pmap). A persistent compilation cache is shared with the other training tests.
 """
 
-import importlib.util
 import pathlib
 
 import jax
 import numpy as np
 import pytest
-from model_utils import load_config
+from model_utils import load_config, load_script
 
 from spade_jax.train import checkpoint as ckpt
-from spade_jax.train import parallel, settings, testing
-from spade_jax.train.testing import assert_same_new_state
-from spade_jax.train.fake_data import FakeIterator
-from spade_jax.train.state import g_trainable
+from spade_jax import models
+from spade_jax.train import parallel
+from spade_jax.configs import common as settings
+import train_utils as testing
+from train_utils import assert_same_new_state
+from spade_jax.data.fake import FakeIterator
+from spade_jax.models.spade.step import g_trainable
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LR_MAX = 4e-4  # the D learning rate (TTUR 2·lr)
@@ -32,7 +34,7 @@ def _xla_cache():
 
 @pytest.fixture(scope="module")
 def config():
-  return settings.complete(load_config("tiny"))
+  return settings.complete(load_config("spade/tiny"))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def initial(config):
 @pytest.fixture(scope="module")
 def one_device(config, initial):
   host, _, _, batches = initial
-  d1 = parallel.MeshDriver(config, devices=jax.devices()[:1])
+  d1 = parallel.MeshDriver(models.build(config), devices=jax.devices()[:1])
   s1, m1 = d1.train_step(d1.from_host(host), d1.put_batch(batches[0]))
   return jax.device_get(s1), d1.metrics_to_host(m1)
 
@@ -80,7 +82,7 @@ def test_mesh_step_matches_one_device(config, initial, one_device):
 def test_pmap_step_matches_one_device(config, initial, one_device):
   host, _, _, batches = initial
   s1, m1 = one_device
-  pm = parallel.PmapDriver(config)
+  pm = parallel.PmapDriver(models.build(config))
   sp, mp = pm.train_step(pm.from_host(host), pm.put_batch(batches[0]))
   mp = pm.metrics_to_host(mp)
   for k in m1:
@@ -101,13 +103,13 @@ def test_ema_update(config, initial, one_device):
 def test_bfloat16_compute_float32_params(config, initial, one_device):
   host, _, _, batches = initial
   _, m1 = one_device
-  c = settings.complete(load_config("tiny"))
+  c = settings.complete(load_config("spade/tiny"))
   c.dtype = "bfloat16"
   d = parallel.make_driver(c)
   s, m = d.train_step(d.from_host(host), d.put_batch(batches[0]))
   m = d.metrics_to_host(m)
   s = jax.device_get(s)
-  for leaf in jax.tree.leaves((s.variables, s.g_opt_state, s.d_opt_state, s.ema)):
+  for leaf in jax.tree.leaves((s.variables, s.opt_state, s.ema)):
     assert leaf.dtype in (np.float32, np.int32), leaf.dtype
   assert m["finite"] == 1.0
   for k in ("GAN_Feat", "D_Fake", "D_real", "KLD"):
@@ -119,7 +121,7 @@ def test_bn_reestimation_mesh_matches_pmap(config, initial, one_device):
   s1, _ = one_device
   rng = np.asarray(jax.random.PRNGKey(5))
   vm = jax.device_get(driver.sampling_variables(driver.from_host(s1), batches, rng))
-  pm = parallel.PmapDriver(config)
+  pm = parallel.PmapDriver(models.build(config))
   vp = jax.device_get(pm.sampling_variables(pm.from_host(s1), batches, rng))
   fm, fp = ckpt.flatten(vm), ckpt.flatten(vp)
   assert fm.keys() == fp.keys()
@@ -137,10 +139,8 @@ def test_bn_reestimation_mesh_matches_pmap(config, initial, one_device):
 
 
 def test_bench_json_keys(config):
-  spec = importlib.util.spec_from_file_location("bench_train_step", REPO / "bench" / "train_step.py")
-  bench = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(bench)
-  r = bench.run(load_config("tiny"), steps=2, warmup=1)
+  bench = load_script(REPO / "bench" / "train_step.py")
+  r = bench.run(load_config("spade/tiny"), steps=2, warmup=1)
   for k in ("ms_per_iter", "images_per_s", "peak_memory_bytes", "flops_per_iter", "device", "versions",
             "config"):
     assert k in r, k

@@ -14,23 +14,25 @@ import pytest
 from model_utils import load_config
 
 from spade_jax.train import checkpoint as ckpt
-from spade_jax.train import distributed, logs, settings
-from spade_jax.train.fake_data import FakeIterator
-from spade_jax.train.state import TrainState, learning_rates, schedules
+from spade_jax.train import distributed, logs
+from spade_jax.configs import common as settings
+from spade_jax.data.fake import FakeIterator
+from spade_jax.gan.state import GANState
+from spade_jax.models.spade.step import learning_rates, schedules
 
 
 def test_configs_have_required_fields():
   for name in ("synthetic", "tiny", "folder", "cityscapes", "ade20k", "coco_stuff"):
-    c = settings.complete(load_config(name))
+    c = settings.complete(load_config(f"spade/{name}"))
     for f in ("total_steps", "batch_size", "data.name", "data.data_dir", "model.norm",
               "log_every_steps", "checkpoint_every_steps", "train.ema_decay", "parallel"):
       node = c
       for part in f.split("."):
         assert part in node, f"{name}: {f} missing"
         node = node[part]
-  c = load_config("synthetic")
+  c = load_config("spade/synthetic")
   assert c.data.name == "synthetic" and c.train.no_vgg_loss  # VGG weights are a user file
-  assert load_config("cityscapes").model.num_upsampling_layers == "more"
+  assert load_config("spade/cityscapes").model.num_upsampling_layers == "more"
 
 
 def test_complete_keeps_existing_values():
@@ -41,7 +43,7 @@ def test_complete_keeps_existing_values():
 
 
 def test_official_learning_rates_and_linear_decay():
-  c = load_config("tiny")
+  c = load_config("spade/tiny")
   c.train.lr = 2e-4
   assert learning_rates(c) == (1e-4, 4e-4)
   c.total_steps, c.train.niter_decay_steps = 100, 40
@@ -60,8 +62,8 @@ def _cfg(ngf=4):
 
 
 def _state(v=0.0):
-  return TrainState(step=jnp.int32(v), variables={"G": {"params": {"w": jnp.full((3,), v)}}},
-                    g_opt_state=(jnp.zeros(2),), d_opt_state=(), rng=jax.random.PRNGKey(1))
+  return GANState(step=jnp.int32(v), variables={"G": {"params": {"w": jnp.full((3,), v)}}},
+                  opt_state={"G": (jnp.zeros(2),), "D": ()}, rng=jax.random.PRNGKey(1))
 
 
 def test_checkpoint_roundtrip_and_keep_n(tmp_path):
@@ -137,7 +139,7 @@ def test_flatten_roundtrip_and_mismatch():
 
 # ----------------------------------------------------------------------------------------------
 def test_fake_data_is_the_same_global_batch_for_any_process_count():
-  c = load_config("tiny")
+  c = load_config("spade/tiny")
   c.data.name = "fake"
   one = FakeIterator(c, process_index=0, process_count=1)
   halves = [FakeIterator(c, process_index=p, process_count=2) for p in range(2)]
@@ -156,7 +158,7 @@ def test_fake_data_is_the_same_global_batch_for_any_process_count():
 
 
 def test_image_grid_and_palette():
-  c = load_config("tiny")
+  c = load_config("spade/tiny")
   pal = logs.palette(c)
   assert pal.shape == (11, 3) and (pal[-1] == 0).all()
   lab = np.zeros((2, 8, 8), np.int32)

@@ -1,5 +1,5 @@
-"""Helpers for the training tests (and for anyone timing compiles): a shared persistent XLA
-compilation cache and the environment of `train.py` subprocesses that matches the test process."""
+"""Helpers for the training tests: a shared persistent XLA compilation cache, the environment of
+`train.py` subprocesses that matches the test process, and state comparison within float32 noise."""
 
 from __future__ import annotations
 
@@ -75,12 +75,9 @@ def _flat(state) -> dict:
 
 def _param_key(k: str):
   """The parameter a gradient-shaped leaf belongs to (Adam moments, EMA copy), else None."""
-  for pre, net in (("g_opt_state.0.mu.", None), ("g_opt_state.0.nu.", None), ("ema.", None),
-                   ("d_opt_state.0.mu.", "D"), ("d_opt_state.0.nu.", "D")):
+  for pre in ("opt_state.G.0.mu.", "opt_state.G.0.nu.", "opt_state.D.0.mu.", "opt_state.D.0.nu.", "ema."):
     if k.startswith(pre):
-      rest = k[len(pre):]
-      if net is None:
-        net, rest = rest.split(".", 1)
+      net, rest = k[len(pre):].split(".", 1)
       return f"variables.{net}.params.{rest}"
   return k if ".params." in k else None
 
@@ -98,8 +95,8 @@ def assert_same_new_state(got, want, what, lr_max, rtol=2e-4, atol=2e-6):
   """
   a, b = _flat(got), _flat(want)
   assert a.keys() == b.keys()
-  grads = {_param_key(k): np.abs(v) for k, v in b.items() if k.startswith(("g_opt_state.0.mu.",
-                                                                           "d_opt_state.0.mu."))}
+  grads = {_param_key(k): np.abs(v) for k, v in b.items() if k.startswith(("opt_state.G.0.mu.",
+                                                                           "opt_state.D.0.mu."))}
   for k in b:
     x, y = a[k], b[k]
     if x.dtype.kind in "iu":

@@ -159,6 +159,9 @@ def make_iterator(config, split: str, *, process_index: Optional[int] = None,
   `data.num_threads` (default: cores), `data.prefetch` (batches buffered, default 4).
   """
   process_index, process_count = _processes(process_index, process_count)
+  if config.data.name == "fake":  # deterministic generated batches (tests, benchmarks, smoke runs)
+    from spade_jax.data.fake import FakeIterator
+    return FakeIterator(config, split, process_index=process_index, process_count=process_count, seed=seed)
   ds = make_dataset(config, split, process_index=process_index, process_count=process_count,
                     seed=seed)
   d = config.data

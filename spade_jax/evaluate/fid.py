@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import linalg
 
-from spade_jax.models import inception
+from spade_jax.evaluate.nets import inception
 
 INPUT_MAX = 0.9921875  # 127/128: the largest model input, from u/128 - 1 at u = 255
 

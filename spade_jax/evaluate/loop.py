@@ -2,15 +2,17 @@
 
 Protocol (frozen; written into every `metrics.json`):
   * images: the val split at the generator's resolution (official test preprocessing: resize to the
-    crop size, no flip); generated with the eval-mode generator — with a VAE, style-guided from the
-    paired real image (as the official test.py does) for FID and segmentation;
+    crop size, no flip); generated with the eval-mode generator from the family's `eval_inputs` (its
+    protocol's setting, e.g. style-guided from the paired real image as the official test.py does),
+    written into `protocol.generation`;
   * FID: TF-Inception pool3 (stylegan3 conversion, see `evaluate/fid.py`) between the generated and the
     real val images, both as uint8 at the generator's resolution (TF1 bilinear resize to 299 inside);
     real statistics cached per dataset and resolution;
   * mIoU / accuracy: the dataset's segmenter on the generated images against the val label maps at the
     same resolution, don't-care ignored (`evaluate/metrics.py`);
-  * diversity (VAE only): mean pairwise L1 distance, in [0, 1] pixel units, between `diversity_samples`
-    images generated from independent random z for the same label map, averaged over the split.
+  * diversity (multimodal families): mean pairwise L1 distance, in [0, 1] pixel units, between
+    `diversity_samples` images generated from independent draws (`diversity_inputs`) for the same label
+    map, averaged over the split.
 """
 
 from __future__ import annotations
@@ -63,14 +65,6 @@ def _val_names(source) -> Callable[[int], str]:
   return name
 
 
-def _generation_protocol(model) -> str:
-  if model.config.model.use_vae:
-    return "style-guided from the paired real image (VAE encoder)"
-  if model.region_styles:
-    return "per-region style codes from the paired real image (SEAN reconstruction setting)"
-  return "label map only"
-
-
 def real_statistics(config, batches, extractor, cache_dir: str, log=print) -> np.ndarray:
   """Inception features of the real val images, cached per dataset identity and resolution."""
   from spade_jax.data.dataset import spec_from_config
@@ -87,7 +81,7 @@ def real_statistics(config, batches, extractor, cache_dir: str, log=print) -> np
   return feats
 
 
-def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmenter_dir: Optional[str] = None,
+def evaluate_generator(family, variables: dict, config, out_dir: str, *, segmenter_dir: Optional[str] = None,
                        fid_weights: Optional[str] = None, diversity_samples: int = 2, seed: int = 0,
                        save_images: bool = True, cache_dir: Optional[str] = None, extra: Optional[dict] = None,
                        log=print) -> dict:
@@ -96,7 +90,7 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
   from spade_jax.data.pipeline import make_iterator
   cache_dir = cache_dir or config.data.get("cache_dir", "") or default_cache_dir()
   os.makedirs(out_dir, exist_ok=True)
-  use_vae = bool(config.model.use_vae)
+  multimodal = bool(family.multimodal)
   extractor = fid_lib.FIDFeatureExtractor(fid_weights, batch_size=max(1, config.batch_size))
   seg = seg_lib.load_segmenter(segmenter_dir) if segmenter_dir else None  # U-Net dir or DeepLabV2 file
   source = _val_source(config)
@@ -106,14 +100,11 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
 
   @jax.jit
   def gen(variables, batch, rng):
-    s = model.semantics(batch)
-    # The paired real image: the VAE's style (style-guided) and SEAN's per-region style codes;
-    # other generators ignore it.
-    fake, _, _ = model.generate(variables, s, image=batch["image"], rng=rng, train=False)
+    fake = family.generate(variables, family.eval_inputs(batch), rng)
     samples = []
-    if use_vae:
+    if multimodal:
       for k in range(diversity_samples):
-        samples.append(model.generate(variables, s, rng=jax.random.fold_in(rng, k + 1), train=False)[0])
+        samples.append(family.generate(variables, family.diversity_inputs(batch), jax.random.fold_in(rng, k + 1)))
     return fake, samples
 
   real_batches = []
@@ -123,7 +114,7 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
   for bi, batch in enumerate(make_iterator(config, "val", seed=seed)):
     mask = np.asarray(batch["mask"], bool)
     real_batches.append({"image": batch["image"], "mask": mask})
-    jb = {k: jnp.asarray(batch[k]) for k in ("image", "label", "instance")}
+    jb = {k: jnp.asarray(batch[k]) for k in family.batch_keys if k in batch}
     fake, samples = gen(variables, jb, jax.random.fold_in(rng, bi))
     fake = np.asarray(fake)[mask]
     u8 = to_uint8(fake)
@@ -132,7 +123,7 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
       c = seg_lib.confusion(seg[0], [{"image": fake, "label": np.asarray(batch["label"])[mask]}],
                             seg[1]["num_classes"])
       conf = c if conf is None else conf + c
-    if use_vae and diversity_samples > 1:
+    if multimodal and diversity_samples > 1:
       s = np.stack([np.asarray(x)[mask] for x in samples]) * 0.5  # [-1,1] → [0,1] units
       for a in range(diversity_samples):
         for b in range(a + 1, diversity_samples):
@@ -153,13 +144,15 @@ def evaluate_generator(model, variables: dict, config, out_dir: str, *, segmente
     metrics.update(miou=s["miou"], pixel_acc=s["pixel_acc"], real_miou=seg[1].get("real_val_miou"),
                    real_pixel_acc=seg[1].get("real_val_pixel_acc"))
   metrics["diversity_l1"] = div_sum / div_n if div_n else None
-  h, w = model.image_hw
+  h, w = family.image_hw
   metrics["protocol"] = {
       "split": "val", "resolution": [h, w], "images": count,
-      "generation": _generation_protocol(model),
+      "family": family.name,
+      **family.eval_protocol(),
       "fid": "TF-Inception pool3, uint8 at the generator resolution, TF1 bilinear to 299; exact trace term",
       "segmentation": "don't-care ignored; accumulated confusion; mIoU over classes with non-empty union",
-      "diversity": f"mean pairwise L1 in [0,1] over {diversity_samples} random-z samples" if use_vae else None,
+      "diversity": (f"mean pairwise L1 in [0,1] over {diversity_samples} samples of independent draws"
+                    if multimodal else None),
       "weights_sha256": {"fid_inception": _sha256(str(fid_lib.inception.resolve_weights_path(fid_weights))),
                          "segmenter": _sha256(seg[1]["weights_file"]) if seg is not None else None},
       "config": json.loads(config.to_json_best_effort()),

@@ -1,7 +1,7 @@
 """Segmentation-based metrics (mIoU, pixel accuracy): training the synthetic-data segmenter, saving /
 loading it, and scoring images against ground-truth label maps.
 
-    python -m spade_jax.evaluate.segmentation --config configs/synthetic.py --out weights/segmenter_synthetic
+    python -m spade_jax.evaluate.segmentation --config configs/spade/synthetic.py --out weights/segmenter_synthetic
 
 trains the U-Net on the *real* training images of `config.data` at the generator's resolution and
 writes `params.npz` + `meta.json` (its mIoU / accuracy on the real val images: the ceiling that
@@ -24,7 +24,7 @@ import optax
 from flax import traverse_util
 
 from spade_jax.evaluate.metrics import confusion_matrix, scores
-from spade_jax.models.segmenter import UNetSegmenter
+from spade_jax.evaluate.nets.segmenter import UNetSegmenter
 
 
 def num_classes(config) -> int:
@@ -127,7 +127,7 @@ def load_segmenter(path: str, *, n_blocks=None) -> tuple[Callable, dict]:
       spade_jax.evaluate.segmentation`);
     * a `.pth` / `.pt` / `.npz` file: DeepLabV2, the paper's COCO-Stuff segmenter, i.e. kazuto1011/
       deeplab-pytorch's `deeplabv2_resnet101_msc-cocostuff164k-100000.pth` (182 classes;
-      `spade_jax.official.deeplab_convert`; `n_blocks` other than ResNet-101's only for tests).
+      `spade_jax.evaluate.nets.deeplab_convert`; `n_blocks` other than ResNet-101's only for tests).
 
   COCO-Stuff protocol with DeepLabV2 (SPEC §6; the paper released no eval code, this follows
   SMIS#6 / CC-FPSE#4): the 5,000 val2017 images; each generated image is segmented at the generated
@@ -139,7 +139,7 @@ def load_segmenter(path: str, *, n_blocks=None) -> tuple[Callable, dict]:
   the split and mIoU averages the classes with a non-empty union (`metrics.scores`).
   """
   if path.endswith(DEEPLAB_SUFFIXES) and not os.path.isdir(path):
-    from spade_jax.official.deeplab_convert import RESNET101_BLOCKS, load_deeplabv2
+    from spade_jax.evaluate.nets.deeplab_convert import RESNET101_BLOCKS, load_deeplabv2
     module, variables = load_deeplabv2(path, n_blocks=n_blocks or RESNET101_BLOCKS)
     apply = jax.jit(lambda v, images: jnp.argmax(module.apply(v, _quantize(images)), -1))
     meta = {"kind": "deeplabv2", "num_classes": int(module.num_classes), "weights_file": path,
@@ -153,7 +153,7 @@ def load_segmenter(path: str, *, n_blocks=None) -> tuple[Callable, dict]:
 def main(argv=None) -> int:
   import argparse
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--config", required=True, help="config file, e.g. configs/synthetic.py")
+  ap.add_argument("--config", required=True, help="config file, e.g. configs/spade/synthetic.py")
   ap.add_argument("--out", required=True, help="output directory for params.npz + meta.json")
   ap.add_argument("--steps", type=int, default=600)
   ap.add_argument("--batch-size", type=int, default=8)

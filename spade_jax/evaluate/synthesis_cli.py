@@ -13,7 +13,6 @@ import jax
 import numpy as np
 
 from spade_jax.evaluate import synthesize as syn
-from spade_jax.models.spade import SPADEModel
 
 
 def _read_style(path: str, hw: tuple[int, int]) -> np.ndarray:
@@ -28,25 +27,28 @@ def _read_style(path: str, hw: tuple[int, int]) -> np.ndarray:
     raise ValueError(f"{path}: unreadable style image ({e})") from None
 
 
-def synthesize_files(model: SPADEModel, variables: dict, labels: str, out_dir: str, *,
+def synthesize_files(family, variables: dict, labels: str, out_dir: str, *,
                      instances: Optional[str] = None, instance_from_label: bool = False,
                      style: Optional[str] = None, num_samples: int = 1, seed: int = 0,
                      overwrite: bool = False, log=print) -> list[str]:
   """Generates one PNG per label file (`<stem>.png`, or `<stem>_<k>.png` for K samples)."""
-  d, m = model.config.data, model.config.model
+  d = family.config.data
+  spec = {i.name: i for i in family.input_spec()}
   if num_samples < 1:
     raise ValueError(f"--num-samples must be ≥ 1, got {num_samples}")
-  if num_samples > 1 and not m.use_vae:
-    raise ValueError("--num-samples > 1 needs a multimodal (use_vae=True) model; this one is deterministic")
-  if style and not m.use_vae:
-    raise ValueError("--style needs a model with the style encoder (use_vae=True)")
+  if num_samples > 1 and not family.multimodal:
+    raise ValueError("--num-samples > 1 needs a multimodal model (e.g. trained with a style encoder); "
+                     "this one is deterministic")
+  if style and "style_image" not in spec:
+    raise ValueError(f"--style needs a model with a style encoder; this one takes: {', '.join(spec)}")
   files = syn.list_label_files(labels)
   items = []
   for path in files:  # validate everything first
     lab = syn.read_label_png(path, d.label_nc)
-    syn.check_labels(model, lab[None], what=path)
+    family.check_inputs({"label": lab[None], **({"instance": lab[None]} if "instance" in spec else {})},
+                        where=path)
     inst = None
-    if not d.no_instance:
+    if "instance" in spec:
       if instances:
         ipath = os.path.join(instances, os.path.basename(path)) if os.path.isdir(instances) else instances
         if not os.path.isfile(ipath):
@@ -59,10 +61,10 @@ def synthesize_files(model: SPADEModel, variables: dict, labels: str, out_dir: s
       elif instance_from_label:
         inst = lab
       else:
-        raise ValueError("the model uses instance edges (no_instance=False): pass --instances DIR, or "
+        raise ValueError("the model uses instance edges: pass --instances DIR, or "
                          "--instance-from-label to use class boundaries as instance edges")
     items.append((path, lab, inst))
-  style_img = _read_style(style, model.image_hw) if style else None
+  style_img = _read_style(style, family.image_hw) if style else None
   os.makedirs(out_dir, exist_ok=True)
   written = []
   rng = jax.random.key(seed)
@@ -73,12 +75,16 @@ def synthesize_files(model: SPADEModel, variables: dict, labels: str, out_dir: s
     existing = [p for p in outs if os.path.exists(p)]
     if existing and not overwrite:
       raise FileExistsError(f"{existing[0]} exists; pass --overwrite or choose another --out")
-    inst_b = None if inst is None else inst[None]
-    if m.use_vae:
-      imgs = syn.generate_multimodal(model, variables, lab[None], instance=inst_b, style_image=style_img,
-                                     num_samples=num_samples, rng=jax.random.fold_in(rng, i))[:, 0]
+    inputs = {"label": lab[None]}
+    if inst is not None:
+      inputs["instance"] = inst[None]
+    if style_img is not None:
+      inputs["style_image"] = style_img
+    if family.multimodal:
+      imgs = syn.generate_multimodal(family, variables, inputs, num_samples=num_samples,
+                                     rng=jax.random.fold_in(rng, i))[:, 0]
     else:
-      imgs = syn.generate(model, variables, lab[None], instance=inst_b)
+      imgs = syn.generate(family, variables, inputs)
     syn.save_pngs(np.asarray(imgs), outs)
     written += outs
     log(f"[{i + 1}/{len(items)}] {path} → {', '.join(outs)}")

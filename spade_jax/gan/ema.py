@@ -1,25 +1,24 @@
-"""The EMA generator for sampling and evaluation, with its BN statistics re-estimated.
+"""EMA weights for sampling and evaluation, with their batch-norm statistics re-estimated.
 
-The state's EMA copy holds only params (`train.ema_decay`; updated in `step.train_step`). Its
-running BN statistics are not an average of anything meaningful, so before sampling or evaluating
-they are re-estimated: the EMA generator runs in training mode over a few recent training batches,
-each batch's statistics are read back (the running estimate is zeroed before each forward, so the
-update `momentum · batch_stat` gives them exactly) and averaged. The same forwards advance the
-spectral-norm power iteration on the EMA weights, starting from the live generator's vectors.
+A state's EMA copy holds only params. Their running BN statistics are not an average of anything
+meaningful, so before sampling or evaluating they are re-estimated: the network runs in training mode
+(a forward the family supplies) over a few recent training batches, each batch's statistics are read
+back (the running estimate is zeroed before each forward, so the update `momentum · batch_stat` gives
+them exactly) and averaged. The same forwards advance the spectral-norm power iteration on the EMA
+weights, starting from the live networks' vectors.
 
-All functions here are pure; `parallel` runs them under jit or pmap.
+All functions here are pure; the engine's drivers run them under jit or pmap.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
 from spade_jax.nn.norms import MOMENTUM
-from spade_jax.train.step import draw_eps
 
 BN_LEAVES = ("mean", "var")  # ParamFreeNorm running statistics; everything else (u, v) is spectral norm
 
@@ -33,22 +32,35 @@ def _map_bn(stats: dict, fn_bn, fn_other=lambda x: x) -> dict:
   return traverse_util.unflatten_dict({k: (fn_bn(v) if _is_bn(k) else fn_other(v)) for k, v in flat.items()})
 
 
-def ema_variables(variables: dict, ema: Optional[dict]) -> dict:
+def _bn_mask(stats: dict) -> dict:
+  flat = traverse_util.flatten_dict(stats)
+  return traverse_util.unflatten_dict({k: _is_bn(k) for k in flat})
+
+
+def update(ema: dict, params: dict, step: jax.Array, decay: float) -> dict:
+  """ema ← d·ema + (1 − d)·params with d = min(decay, (1 + step) / (10 + step)): a short warm-up so
+  that early samples are not dominated by the random initialisation."""
+  d = jnp.minimum(decay, (1.0 + step) / (10.0 + step)).astype(jnp.float32)
+  return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
+
+
+def ema_variables(variables: dict, ema: Optional[dict], nets: Sequence[str]) -> dict:
   """Sampling variables before re-estimation: EMA params with the live networks' batch_stats."""
-  out = {k: dict(v) for k, v in variables.items() if k in ("G", "E")}
+  out = {k: dict(v) for k, v in variables.items() if k in nets}
   for k, p in (ema or {}).items():
     out[k]["params"] = p
   return out
 
 
-def reestimate(model, variables: dict, batches: dict, rng: jax.Array) -> dict:
-  """G (+E) variables with BN statistics re-estimated over `batches` (each leaf `[K, B, ...]`).
+def reestimate(forward: Callable[[dict, dict, jax.Array], dict], variables: dict, batches: dict,
+               rng: jax.Array) -> dict:
+  """`variables` with BN statistics re-estimated over `batches` (each leaf `[K, B, ...]`).
 
-  `variables` are the sampling variables (`ema_variables`); `model` may carry an `axis_name`
-  (under pmap the statistics are then global over it, as in training).
+  `forward(variables, batch, rng_i)` runs the networks in training mode and returns their new
+  batch_stats `{net: stats}` (under pmap it computes global statistics over its axis, as in training).
   """
   k = jax.tree.leaves(batches)[0].shape[0]
-  nets = [n for n in ("G", "E") if n in variables]
+  nets = list(variables)
   stats0 = {n: variables[n]["batch_stats"] for n in nets}
   sums0 = {n: _map_bn(stats0[n], jnp.zeros_like, lambda x: jnp.zeros((), x.dtype)) for n in nets}
 
@@ -57,14 +69,11 @@ def reestimate(model, variables: dict, batches: dict, rng: jax.Array) -> dict:
     batch, i = xs
     zeroed = {n: _map_bn(stats[n], jnp.zeros_like) for n in nets}
     v = {n: {"params": variables[n]["params"], "batch_stats": zeroed[n]} for n in nets}
-    seg = model.semantics(batch)
-    eps = None
-    if model.config.model.use_vae:  # noise for this device's rows of the global batch
-      eps = draw_eps(model, jax.random.fold_in(rng, i), batch["image"].shape[0], model.axis_name)
-    _, new_stats, _ = model.generate(v, seg, image=batch["image"], eps=eps, train=True)
+    new_stats = forward(v, batch, jax.random.fold_in(rng, i))
+    new_stats = {n: new_stats.get(n, stats[n]) for n in nets}
     sums = {n: jax.tree.map(lambda s, new, path_is_bn: s + new / MOMENTUM if path_is_bn else s,
                             sums[n], new_stats[n], _bn_mask(new_stats[n])) for n in nets}
-    return ({n: new_stats[n] for n in nets}, sums), None
+    return (new_stats, sums), None
 
   (stats, sums), _ = jax.lax.scan(body, (stats0, sums0), (batches, jnp.arange(k)))
   out = {}
@@ -73,15 +82,3 @@ def reestimate(model, variables: dict, batches: dict, rng: jax.Array) -> dict:
     merged = {p: (flat_sum[p] / k if _is_bn(p) else flat_s[p]) for p in flat_s}
     out[n] = {"params": variables[n]["params"], "batch_stats": traverse_util.unflatten_dict(merged)}
   return out
-
-
-def _bn_mask(stats: dict) -> dict:
-  flat = traverse_util.flatten_dict(stats)
-  return traverse_util.unflatten_dict({k: _is_bn(k) for k in flat})
-
-
-def sample(model, variables: dict, batch: dict, rng: jax.Array) -> jax.Array:
-  """Eval-mode generation (running statistics; with a VAE, z encoded from `batch["image"]`)."""
-  fake, _, _ = model.generate(variables, model.semantics(batch), image=batch["image"], rng=rng,
-                              train=False)
-  return fake

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from spade_jax.models.vgg import TAP_WEIGHTS
+from spade_jax.gan.vgg import TAP_WEIGHTS
 
 GAN_MODES = ("hinge", "ls", "original", "w")
 

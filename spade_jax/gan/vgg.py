@@ -75,7 +75,7 @@ def load_vgg19(path: str) -> dict:
     with np.load(path) as f:
       state = {k: f[k] for k in f.files}
   else:
-    from spade_jax.official.torch_files import load_state_dict
+    from spade_jax.io.torch_files import load_state_dict
     state = load_state_dict(path)
   try:
     return vgg19_params_from_torch(state)

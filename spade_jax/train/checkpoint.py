@@ -3,7 +3,8 @@
 Each checkpoint holds three items:
   state   the TrainState as a flat `{"variables.G.params.fc.kernel": array, ...}` dict (every leaf,
           EMA and optimizer states included);
-  config  the run's config (JSON), checked on restore: a checkpoint of another *model* is refused;
+  config  the run's config (JSON), checked on restore: a checkpoint whose state-shaping fields (the
+          family's `state_fields`) differ is refused;
   data    each process's data-iterator position (`process_<i>-of-<n>.json`).
 
 Saving is asynchronous (the arrays are copied to the host before `save` returns, so the training
@@ -28,11 +29,6 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 log = logging.getLogger("spade_jax.train")
-
-# Config fields a checkpoint must agree on to be resumed: everything that shapes the state.
-MODEL_FIELDS_PREFIXES = ("model.",)
-MODEL_FIELDS = ("data.label_nc", "data.contain_dontcare_label", "data.no_instance", "data.crop_size",
-                "data.aspect_ratio")
 
 
 class ConfigMismatchError(ValueError):
@@ -118,36 +114,6 @@ class DataStateRestore(ocp.args.CheckpointArgs):
 
 
 # ----------------------------------------------------------------------------------------------
-def _flat_config(d: dict, prefix: str = "") -> dict:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(_flat_config(v, f"{prefix}{k}."))
-    else:
-      out[f"{prefix}{k}"] = v
-  return out
-
-
-def config_differences(saved: dict, current: dict) -> list[str]:
-  """Model-defining fields that differ, as `name (checkpoint X, now Y)` strings."""
-  a, b = _flat_config(saved), _flat_config(current)
-  names = sorted(k for k in set(a) | set(b)
-                 if k.startswith(MODEL_FIELDS_PREFIXES) or k in MODEL_FIELDS)
-  out = []
-  for k in names:
-    if k not in a or k not in b:  # a field added to the config later is not a difference
-      continue
-    x, y = a[k], b[k]
-    if x != y and not (isinstance(x, (int, float)) and isinstance(y, (int, float)) and float(x) == float(y)):
-      out.append(f"{k} (checkpoint {x!r}, now {y!r})")
-  ema_a = float(a.get("train.ema_decay", 0) or 0) > 0
-  ema_b = float(b.get("train.ema_decay", 0) or 0) > 0
-  if "train.ema_decay" in a and ema_a != ema_b:
-    out.append(f"train.ema_decay (checkpoint {a['train.ema_decay']!r}, now {b.get('train.ema_decay')!r}:"
-               " an EMA copy is present in one and not the other)")
-  return out
-
-
 @dataclasses.dataclass
 class Restored:
   step: int
@@ -159,14 +125,23 @@ class Restored:
 class Checkpointer:
   """Saves / restores `{state, config, data}`; see the module docstring."""
 
-  def __init__(self, workdir: str, config, *, keep: int = 3, async_save: bool = True):
+  def __init__(self, workdir: str, config, *, family=None, keep: int = 3, async_save: bool = True):
+    """`family` (a family class or instance; default the one `config.family` names) says which
+    config fields must agree (`state_differences`) and how older checkpoints named the state's
+    leaves (`legacy_key`, optional)."""
+    if family is None:
+      from spade_jax import models
+      family = models.get(models.family_name(config))
+    self.family = family
     self.workdir = os.path.abspath(workdir)
     self.directory = os.path.join(self.workdir, "checkpoints")
     self.config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
                                            create=True, cleanup_tmp_directories=True)
-    self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                         item_names=("state", "config", "data"))
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=options,
+        item_handlers={"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler(),
+                       "data": DataStateHandler()})
 
   # ----- save -----
   def save(self, step: int, state, data_state: Optional[dict], *, force: bool = False) -> bool:
@@ -212,12 +187,27 @@ class Checkpointer:
   def read_config(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
 
+  def _saved_names(self, step: int, keys) -> dict:
+    """`{our key: its name in checkpoint step}`: the same, or the family's legacy name for leaves
+    that checkpoints written by an older layout named differently."""
+    legacy = getattr(self.family, "legacy_key", None)
+    if legacy is None:
+      return {k: k for k in keys}
+    renamed = {k: legacy(k) for k in keys}
+    if all(k == v for k, v in renamed.items()):
+      return renamed
+    meta = self.manager.item_metadata(step)
+    saved = set(meta["state"].keys()) if meta is not None and meta.get("state") is not None else set()
+    return {k: (k if k in saved or renamed[k] not in saved else renamed[k]) for k in keys}
+
   def _restore_state(self, step: int, template):
     abstract = flatten(template)
+    names = self._saved_names(step, abstract)
     r = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore({k: _restore_type(v) for k, v in abstract.items()}),
+        state=ocp.args.StandardRestore({names[k]: _restore_type(v) for k, v in abstract.items()}),
         data=DataStateRestore()))
-    flat = dict(r.state)
+    back = {v: k for k, v in names.items()}
+    flat = {back.get(k, k): v for k, v in dict(r.state).items()}
     extra, missing = set(flat) - set(abstract), set(abstract) - set(flat)
     if extra or missing:
       raise ConfigMismatchError(f"{self.directory}/{step}: state keys differ from this model's "
@@ -226,7 +216,7 @@ class Checkpointer:
     return unflatten(template, flat), r.data
 
   def _check_config(self, step: int, saved: dict, current: dict) -> None:
-    diffs = config_differences(saved, current)
+    diffs = self.family.state_differences(saved, current)
     if diffs:
       raise ConfigMismatchError(
           f"{self.directory}/{step} was written by another model configuration; differing "

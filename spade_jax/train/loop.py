@@ -19,9 +19,10 @@ from typing import Any, Optional
 import jax
 import numpy as np
 
+from spade_jax import models
+from spade_jax.configs import common
 from spade_jax.train import checkpoint as ckpt_lib
-from spade_jax.train import distributed, logs, parallel, settings
-from spade_jax.train.state import schedules
+from spade_jax.train import distributed, logs, parallel
 
 log = logging.getLogger("spade_jax.train")
 
@@ -43,35 +44,28 @@ class Result:
 
 # ----------------------------------------------------------------------------------------------
 def make_train_iterator(config, *, process_index: int, process_count: int):
-  if config.data.name == "fake":
-    from spade_jax.train.fake_data import FakeIterator
-    return FakeIterator(config, "train", process_index=process_index, process_count=process_count)
   from spade_jax.data import pipeline
   return pipeline.make_iterator(config, "train", process_index=process_index,
                                 process_count=process_count, seed=int(config.seed))
 
 
-def sample_batch(config, n: int) -> Optional[dict]:
+def sample_batch(config, n: int, keys=("image", "label", "instance")) -> Optional[dict]:
   """The first `n` samples of the val split (the train split when there is none): the same on
   every process, fixed for the whole run."""
   if n <= 0:
     return None
-  if config.data.name == "fake":
-    from spade_jax.train.fake_data import FakeIterator
-    it = FakeIterator(config, "val")
-  else:
-    from spade_jax.data import pipeline
-    try:
-      it = pipeline.make_iterator(config, "val", process_index=0, process_count=1)
-    except Exception as e:  # noqa: BLE001 - no val split: fall back to training samples
-      log.info("no val split for the image grids (%s); using training samples", e)
-      it = pipeline.make_iterator(config, "train", process_index=0, process_count=1,
-                                  seed=int(config.seed) + 1)
+  from spade_jax.data import pipeline
+  try:
+    it = pipeline.make_iterator(config, "val", process_index=0, process_count=1)
+  except Exception as e:  # noqa: BLE001 - no val split: fall back to training samples
+    log.info("no val split for the image grids (%s); using training samples", e)
+    it = pipeline.make_iterator(config, "train", process_index=0, process_count=1,
+                                seed=int(config.seed) + 1)
   rows = []
   total = 0
   for b in it:
     keep = b["mask"] if "mask" in b else np.ones(len(b["image"]), bool)
-    rows.append({k: np.asarray(b[k])[keep] for k in ("image", "label", "instance")})
+    rows.append({k: np.asarray(b[k])[keep] for k in keys if k in b})
     total += int(keep.sum())
     if total >= n:
       break
@@ -88,17 +82,6 @@ def validate(config, num_devices: int, process_count: int):
     raise ValueError(f"batch_size {b} must be divisible by the {process_count} processes")
   if int(config.total_steps) <= 0:
     raise ValueError("total_steps must be positive")
-
-
-def _load_vgg(config, driver):
-  if config.train.no_vgg_loss:
-    return None
-  from spade_jax.models.vgg import load_vgg19
-  variables = load_vgg19(config.train.vgg_weights)
-  if isinstance(driver, parallel.PmapDriver):
-    import flax.jax_utils
-    return flax.jax_utils.replicate(variables, devices=driver.devices)
-  return driver.replicate(variables)
 
 
 class _Signals:
@@ -133,14 +116,21 @@ def _set_compilation_cache(config):
 
 
 # ----------------------------------------------------------------------------------------------
-def train_and_evaluate(config, workdir: str, *, data_iterator=None) -> Result:
-  """Trains `config` in `workdir` (resuming when it holds checkpoints)."""
-  config = settings.complete(config)
+def train_and_evaluate(config, workdir: str, *, data_iterator=None, family=None) -> Result:
+  """Trains `config` in `workdir` (resuming when it holds checkpoints).
+
+  `family` defaults to the one `config.family` names. A family that trains in stages
+  (`staged_train`) drives this function itself, once per stage, with the stage's family and data."""
+  config = common.complete(config)
   distributed.maybe_initialize(config)
   _set_compilation_cache(config)
+  if family is None:
+    family = models.build(config)
+    if family.staged_train is not None:
+      return family.staged_train(workdir, train_and_evaluate)
   t_start = time.time()
   primary = jax.process_index() == 0
-  driver = parallel.make_driver(config)
+  driver = parallel.make_driver(config, family=family)
   validate(config, driver.num_devices, jax.process_count())
   total = int(config.total_steps)
 
@@ -150,7 +140,7 @@ def train_and_evaluate(config, workdir: str, *, data_iterator=None) -> Result:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
       json.dump(config.to_dict(), f, indent=2, sort_keys=True)
-  checkpoints = ckpt_lib.Checkpointer(workdir, config, keep=int(config.keep_checkpoints),
+  checkpoints = ckpt_lib.Checkpointer(workdir, config, family=family, keep=int(config.keep_checkpoints),
                                       async_save=bool(config.async_checkpointing))
   it = data_iterator or make_train_iterator(config, process_index=jax.process_index(),
                                             process_count=jax.process_count())
@@ -169,11 +159,11 @@ def train_and_evaluate(config, workdir: str, *, data_iterator=None) -> Result:
     progress.message(f"training from scratch: {total} steps, global batch {config.batch_size} on "
                      f"{driver.num_devices} device(s) × {jax.process_count()} process(es)")
 
-  vgg = _load_vgg(config, driver)
-  grid_rows = sample_batch(config, int(config.num_sample_images)) if config.image_every_steps else None
+  resources = driver.put_resources(family.load_resources())
+  grid_rows = (sample_batch(config, int(config.num_sample_images), family.batch_keys)
+               if config.image_every_steps else None)
   colours = logs.palette(config)
-  recent = collections.deque(maxlen=max(int(config.train.ema_bn_batches), 0))
-  g_sched, d_sched = schedules(config)
+  recent = collections.deque(maxlen=max(int(family.refinement_batches), 0))
 
   pending: list[tuple[int, dict]] = []
   last_avg: dict = {}
@@ -197,7 +187,7 @@ def train_and_evaluate(config, workdir: str, *, data_iterator=None) -> Result:
     rate = (step - step_last) / max(now - t_last, 1e-9)
     avg = {k: float(np.mean([m[k] for _, m in fetched])) for k in fetched[0][1] if k != "finite"}
     avg.update({"steps_per_s": rate, "images_per_s": rate * int(config.batch_size),
-                "lr_G": float(g_sched(step)), "lr_D": float(d_sched(step)), "time": now})
+                **family.learning_rates(step), "time": now})
     out.scalars(step, avg)
     progress.update(step, rate, avg)
     t_last, step_last, last_avg = now, step, avg
@@ -215,8 +205,8 @@ def train_and_evaluate(config, workdir: str, *, data_iterator=None) -> Result:
         batch = next(it)
         data_state = it.get_state()  # the position *after* this batch: what a resume continues from
         if recent.maxlen:
-          recent.append({k: batch[k] for k in parallel.TRAIN_KEYS if k in batch})
-        state, metrics = driver.train_step(state, driver.put_batch(batch), vgg)
+          recent.append({k: batch[k] for k in family.batch_keys if k in batch})
+        state, metrics = driver.train_step(state, driver.put_batch(batch), resources)
         step += 1
         pending.append((step, metrics))
 

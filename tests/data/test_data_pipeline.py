@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tiny_datasets as tiny
-from configs.default import get_config
+from spade_jax.configs.spade.default import get_config
 from spade_jax.data import pipeline
 
 

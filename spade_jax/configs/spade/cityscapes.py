@@ -1,6 +1,6 @@
-"""Cityscapes with the official dataset defaults (SPEC §1.5): 512×256, `more` upsampling, batch 16."""
+"""Cityscapes with the official dataset defaults (NVlabs/SPADE `data/<dataset>_dataset.py`, `modify_commandline_options`): 512×256, `more` upsampling, batch 16."""
 
-from spade_jax.defaults import get_config as _base
+from spade_jax.configs.spade.default import get_config as _base
 
 
 def get_config():

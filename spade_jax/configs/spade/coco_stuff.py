@@ -1,6 +1,6 @@
-"""COCO-Stuff with the official dataset defaults (SPEC §1.5)."""
+"""COCO-Stuff with the official dataset defaults (NVlabs/SPADE `data/<dataset>_dataset.py`, `modify_commandline_options`)."""
 
-from spade_jax.defaults import get_config as _base
+from spade_jax.configs.spade.default import get_config as _base
 
 
 def get_config():

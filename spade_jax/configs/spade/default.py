@@ -1,19 +1,19 @@
-"""Base configuration: the official SPADE defaults (NVlabs/SPADE train options), grouped.
+"""The `spade` family's defaults: the official SPADE options (NVlabs/SPADE `options/base_options.py`,
+`train_options.py`), grouped, on top of the run fields of `spade_jax/configs/common.py`.
 
 Field names keep the official option names (`ngf`, `norm_G`, `label_nc`, `lambda_feat`, ...) so that an
-official `opt.txt` converts one to one (see `spade_jax.official.options`). Dataset configs import this
-file and override what the official dataset setters override.
+official `opt.txt` converts one to one (see `spade_jax.models.spade.official.options`). Dataset configs
+import this file and override what the official dataset setters override.
 """
 
 import ml_collections
 
+from spade_jax.configs import common
+
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.total_steps = 100_000
-  c.batch_size = 16  # global batch (all devices, all hosts)
-  c.dtype = "float32"  # compute dtype: float32 | bfloat16 (params and optimizer stay float32)
+  c = common.get_config()
+  c.family = "spade"
 
   # ----- model (official names) -----
   m = c.model = ml_collections.ConfigDict()
@@ -65,6 +65,9 @@ def get_config() -> ml_collections.ConfigDict:
   t.no_vgg_loss = False
   t.vgg_weights = ""  # path to torchvision vgg19 state dict (.pth) or converted .npz
   t.niter_decay_steps = 0  # linear lr decay over the last N steps (0 = constant lr, official default)
+  t.ema_decay = 0.999  # EMA of the generator (+ encoder) params; 0 = no EMA copy
+  t.ema_bn_batches = 4  # recent training batches to re-estimate the EMA generator's BN statistics
+  #                       before sampling (0 = use G's running statistics)
 
   # ----- evaluation (eval.py metrics mode; see spade_jax/evaluate/loop.py for the protocol) -----
   e = c.eval = ml_collections.ConfigDict()

@@ -1,7 +1,7 @@
-"""Your own paired dataset in folders, with the official `custom` dataset defaults (SPEC §1.5):
+"""Your own paired dataset in folders, with the official `custom` dataset defaults (NVlabs/SPADE `data/<dataset>_dataset.py`, `modify_commandline_options`):
 resize to 286, random 256 crop, flip, label_nc 13, instance maps used.
 
-    python train.py --config configs/folder.py --workdir runs/mine \\
+    python train.py --config configs/spade/folder.py --workdir runs/mine \\
         --config.data.data_dir=/data/mine --config.data.label_nc=NUM_CLASSES \\
         [--config.data.no_instance=True] [--config.data.contain_dontcare_label=True]
 
@@ -12,8 +12,7 @@ PNGs hold class ids 0..label_nc-1 (255 = don't care); RGB colour labels need `da
 (and optionally `data.color_table`). Check a dataset first with `python -m spade_jax.data.inspect`.
 """
 
-from spade_jax.defaults import get_config as _base
-from spade_jax.train import settings
+from spade_jax.configs.spade.default import get_config as _base
 
 
 def get_config():
@@ -30,4 +29,4 @@ def get_config():
   d.preprocess_mode = "resize_and_crop"
   d.load_size, d.crop_size, d.aspect_ratio = 286, 256, 1.0
   c.batch_size = 1  # official default (`--batchSize 1`); raise it with the device count
-  return settings.complete(c)
+  return c

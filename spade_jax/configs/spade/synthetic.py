@@ -13,8 +13,7 @@ The VGG perceptual loss needs torchvision's VGG19 weights, a file the user suppl
 to use it. The dataset is rendered on this machine on first use (nothing is downloaded).
 """
 
-from spade_jax.defaults import get_config as _base
-from spade_jax.train import settings
+from spade_jax.configs.spade.default import get_config as _base
 
 
 def get_config():
@@ -54,5 +53,5 @@ def get_config():
 
   e = c.eval
   e.segmenter = "weights/segmenter_synthetic"  # `python -m spade_jax.evaluate.segmentation --config
-  #                                                configs/synthetic.py --out weights/segmenter_synthetic`
-  return settings.complete(c)
+  #                                                configs/spade/synthetic.py --out weights/segmenter_synthetic`
+  return c

@@ -3,8 +3,7 @@
 Compiles in seconds on a CPU; trains nothing recognisable. No VGG loss (its weights are a user file).
 """
 
-from spade_jax.defaults import get_config as _base
-from spade_jax.train import settings
+from spade_jax.configs.spade.default import get_config as _base
 
 
 def get_config():
@@ -38,4 +37,4 @@ def get_config():
   t.no_vgg_loss = True
   t.ema_decay = 0.9
   t.ema_bn_batches = 2
-  return settings.complete(c)
+  return c

@@ -1,6 +1,6 @@
 """DeepLabV2 (dilated ResNet-101 + ASPP, output stride 8): the COCO-Stuff segmenter of the SPADE paper's
 mIoU / accuracy numbers (SPEC §6), as in kazuto1011/deeplab-pytorch, whose published COCO-Stuff 164k
-checkpoint (`deeplabv2_resnet101_msc-cocostuff164k-100000.pth`) `spade_jax.official.deeplab_convert`
+checkpoint (`deeplabv2_resnet101_msc-cocostuff164k-100000.pth`) `spade_jax.evaluate.nets.deeplab_convert`
 loads.
 
 Architecture (MSRA / Caffe ResNet flavour, all convs without bias, every BatchNorm frozen, eps 1e-5):

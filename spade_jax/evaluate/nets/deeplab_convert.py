@@ -1,4 +1,4 @@
-"""kazuto1011/deeplab-pytorch DeepLabV2 weights → `spade_jax.models.deeplab.DeepLabV2` variables.
+"""kazuto1011/deeplab-pytorch DeepLabV2 weights → `spade_jax.evaluate.nets.deeplab.DeepLabV2` variables.
 
 The checkpoint used for the SPADE paper's COCO-Stuff mIoU (SPEC §6.2, NVlabs/SPADE#39) is
 `deeplabv2_resnet101_msc-cocostuff164k-100000.pth` (182 classes), the state dict of
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from spade_jax.models.deeplab import (ATROUS_RATES, BOTTLENECK_EXPANSION, LAYERS, MSC_SCALES, RESNET101_BLOCKS,
+from spade_jax.evaluate.nets.deeplab import (ATROUS_RATES, BOTTLENECK_EXPANSION, LAYERS, MSC_SCALES, RESNET101_BLOCKS,
                                       STEM_CHANNELS, DeepLabV2)
 
 CHECKPOINT_NAME = "deeplabv2_resnet101_msc-cocostuff164k-100000.pth"
@@ -137,7 +137,7 @@ def load_state(path: str) -> dict[str, np.ndarray]:
   if path.endswith(".npz"):
     with np.load(path) as f:
       return {k: f[k] for k in f.files}
-  from spade_jax.official.torch_files import load_state_dict
+  from spade_jax.io.torch_files import load_state_dict
   return load_state_dict(path)
 
 

@@ -393,7 +393,7 @@ def load_fid_inception(path: Optional[str | os.PathLike] = None,
   are cached as `<stem>.flax.npz` beside the source (or under `$SPADE_CACHE_DIR` / `~/.cache/spade_jax`
   when that folder is not writable) and reused while the source's size and mtime are unchanged.
   """
-  from spade_jax.official import torch_files  # local import: only needed when converting
+  from spade_jax.io import torch_files  # local import: only needed when converting
 
   source = resolve_weights_path(path)
   if source.suffix == ".npz":

@@ -1,25 +1,15 @@
-"""Builds the G / D / E modules from a config (see `configs/default.py`)."""
+"""Builds the G / D / E modules from a config (see `spade_jax/configs/spade/default.py`)."""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-import jax.numpy as jnp
-
-from spade_jax.models.discriminator import MultiscaleDiscriminator
-from spade_jax.models.encoder import ConvEncoder
-from spade_jax.models.generator import SPADEGenerator
+from spade_jax.gan.discriminator import MultiscaleDiscriminator
+from spade_jax.models.spade.encoder import ConvEncoder
+from spade_jax.models.spade.generator import SPADEGenerator
 from spade_jax.nn.modulation import make_modulation, parse_spade_norm
 from spade_jax.nn.norms import kernel_init
-
-DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
-
-
-def compute_dtype(config) -> Any:
-  name = config.get("dtype", "float32")
-  if name not in DTYPES:
-    raise ValueError(f"dtype={name!r}: expected one of {sorted(DTYPES)}")
-  return DTYPES[name]
+from spade_jax.nn.precision import compute_dtype  # noqa: F401  (re-exported for callers)
 
 
 def _init(config):

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from spade_jax.data.labels import semantic_nc, to_semantics
-from spade_jax.models import factory
-from spade_jax.models.encoder import reparameterize
+from spade_jax.models.spade import factory
+from spade_jax.models.spade.encoder import reparameterize
 
 
 def _split(variables: dict) -> tuple[dict, dict]:

@@ -18,24 +18,55 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from spade_jax import losses
-from spade_jax.models.spade import SPADEModel
-from spade_jax.train.state import (TrainState, create_train_state, ema_decay, g_trainable,  # noqa: F401
-                                   learning_rates, make_optimizers)
+from spade_jax.gan import ema as ema_lib
+from spade_jax.gan import losses
+from spade_jax.gan import state as gan_state
+from spade_jax.gan.state import GANState, group_params, pmean as _pmean, with_variables as _with
+from spade_jax.models.spade.model import SPADEModel
+
+# Optimiser groups: Adam on G and the VAE encoder together, Adam on D.
+G_NETS, D_NETS = ("G", "E"), ("D",)
+SAMPLING_NETS = G_NETS  # what the EMA copy and the sampling variables hold
 
 
-def _with(variables: dict, params: Optional[dict] = None, stats: Optional[dict] = None) -> dict:
-  """Copy of `variables` with some nets' params / batch_stats replaced."""
-  out = {k: dict(v) for k, v in variables.items()}
-  for k, p in (params or {}).items():
-    out[k]["params"] = p
-  for k, s in (stats or {}).items():
-    out[k]["batch_stats"] = s
-  return out
+def learning_rates(config) -> tuple[float, float]:
+  """(G lr, D lr): TTUR lr/2 and 2·lr unless `no_TTUR`."""
+  t = config.train
+  return (t.lr, t.lr) if t.no_TTUR else (t.lr / 2, t.lr * 2)
 
 
-def _pmean(tree, axis_name):
-  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+def schedules(config) -> tuple[optax.Schedule, optax.Schedule]:
+  """Constant, then linear decay to 0 over the last `train.niter_decay_steps` steps (official shape:
+  `niter` epochs at the full rate, `niter_decay` epochs decaying linearly, counted in steps)."""
+  decay = int(config.train.get("niter_decay_steps", 0) or 0)
+  return tuple(gan_state.linear_decay(lr, config.total_steps, decay) for lr in learning_rates(config))
+
+
+def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+  """Adam for G(+E) and for D with the official betas, eps 1e-8, no weight decay."""
+  t = config.train
+  return tuple(optax.adam(s, b1=t.beta1, b2=t.beta2, eps=1e-8) for s in schedules(config))
+
+
+def g_trainable(variables: dict) -> dict:
+  return group_params(variables, G_NETS)
+
+
+def ema_decay(config) -> float:
+  return float(config.train.get("ema_decay", 0.0) or 0.0)
+
+
+def new_state(config, variables: dict, rng: jax.Array) -> GANState:
+  """The training state around given variables: Adam states, the EMA copy (if configured)."""
+  g_tx, d_tx = make_optimizers(config)
+  return gan_state.create(variables, {"G": (g_tx, G_NETS), "D": (d_tx, D_NETS)}, rng,
+                          ema_nets=SAMPLING_NETS if ema_decay(config) > 0 else ())
+
+
+def create_train_state(model: SPADEModel, rng: jax.Array) -> GANState:
+  """Fresh state: official initialisation (drawn with the fast init PRNG), Adam states, EMA copy."""
+  variables, state_rng = gan_state.init_with_fast_prng(model.init, rng)
+  return new_state(model.config, variables, state_rng)
 
 
 def draw_eps(model: SPADEModel, rng, batch_size: int, axis_name: Optional[str]):
@@ -55,9 +86,9 @@ def noise_rng(rng, salt: int, axis_name: Optional[str]):
   return rng if axis_name is None else jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
 
 
-def g_step(model: SPADEModel, state: TrainState, batch: dict, *,
+def g_step(model: SPADEModel, state: GANState, batch: dict, *,
            vgg_fn: Optional[Callable[[jax.Array], list]] = None, eps: Optional[jax.Array] = None,
-           axis_name: Optional[str] = None) -> tuple[TrainState, dict, dict]:
+           axis_name: Optional[str] = None) -> tuple[GANState, dict, dict]:
   """Generator (+ encoder) update. Returns (state, metrics, aux).
 
   aux holds the fake image, the D outputs and the (averaged) gradients, for tests and diagnostics;
@@ -95,16 +126,13 @@ def g_step(model: SPADEModel, state: TrainState, batch: dict, *,
   grads, (terms, new_stats, fake, d_outs) = jax.grad(loss_fn, has_aux=True)(g_params)
   grads = _pmean(grads, axis_name)
   g_tx, _ = make_optimizers(cfg)
-  updates, g_opt_state = g_tx.update(grads, state.g_opt_state, g_params)
-  g_params = optax.apply_updates(g_params, updates)
-  variables = _with(state.variables, params=g_params, stats=new_stats)
+  state = gan_state.apply_gradients(state, "G", g_tx, G_NETS, grads, stats=new_stats)
   metrics = _pmean(terms, axis_name)  # KLD: the mean of (device sum × devices) = the global sum
-  state = state.replace(variables=variables, g_opt_state=g_opt_state)
   return state, metrics, {"fake": fake, "d_outputs": d_outs, "grads": grads}
 
 
-def d_step(model: SPADEModel, state: TrainState, batch: dict, *, eps: Optional[jax.Array] = None,
-           axis_name: Optional[str] = None) -> tuple[TrainState, dict, dict]:
+def d_step(model: SPADEModel, state: GANState, batch: dict, *, eps: Optional[jax.Array] = None,
+           axis_name: Optional[str] = None) -> tuple[GANState, dict, dict]:
   """Discriminator update on a fake regenerated by the current G. Returns (state, metrics, aux)."""
   cfg = model.config
   t = cfg.train
@@ -128,29 +156,19 @@ def d_step(model: SPADEModel, state: TrainState, batch: dict, *, eps: Optional[j
   grads, (terms, d_stats, d_outs) = jax.grad(loss_fn, has_aux=True)(d_params)
   grads = _pmean(grads, axis_name)
   _, d_tx = make_optimizers(cfg)
-  updates, d_opt_state = d_tx.update(grads, state.d_opt_state, d_params)
-  d_params = optax.apply_updates(d_params, updates)
   new_stats["D"] = d_stats
-  variables = _with(state.variables, params={"D": d_params}, stats=new_stats)
-  state = state.replace(variables=variables, d_opt_state=d_opt_state)
+  state = gan_state.apply_gradients(state, "D", d_tx, D_NETS, {"D": grads}, stats=new_stats)
   return state, _pmean(terms, axis_name), {"fake": fake, "d_outputs": d_outs, "grads": grads}
 
 
-def train_step(model: SPADEModel, state: TrainState, batch: dict, *,
+def train_step(model: SPADEModel, state: GANState, batch: dict, *,
                vgg_fn: Optional[Callable[[jax.Array], list]] = None,
-               axis_name: Optional[str] = None) -> tuple[TrainState, dict]:
+               axis_name: Optional[str] = None) -> tuple[GANState, dict]:
   """One official iteration (G step, then D step), then the EMA update of the generator (when the
   state carries one); the step counter advances by one."""
   state, g_metrics, _ = g_step(model, state, batch, vgg_fn=vgg_fn, axis_name=axis_name)
   state, d_metrics, _ = d_step(model, state, batch, axis_name=axis_name)
   if state.ema is not None:
-    state = state.replace(ema=ema_update(state.ema, g_trainable(state.variables), state.step,
-                                         ema_decay(model.config)))
+    state = state.replace(ema=ema_lib.update(state.ema, g_trainable(state.variables), state.step,
+                                             ema_decay(model.config)))
   return state.replace(step=state.step + 1), {**g_metrics, **d_metrics}
-
-
-def ema_update(ema: dict, params: dict, step: jax.Array, decay: float) -> dict:
-  """ema ← d·ema + (1 − d)·params with d = min(decay, (1 + step) / (10 + step)): a short warm-up so
-  that early samples are not dominated by the random initialisation."""
-  d = jnp.minimum(decay, (1.0 + step) / (10.0 + step)).astype(jnp.float32)
-  return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)

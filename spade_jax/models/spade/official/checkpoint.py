@@ -16,9 +16,9 @@ from typing import Optional
 
 import jax
 
-from spade_jax.models.spade import SPADEModel
-from spade_jax.official.convert import load_state_dict_file, state_dict_to_variables
-from spade_jax.official.options import config_from_options
+from spade_jax.models.spade.model import SPADEModel
+from spade_jax.models.spade.official.convert import load_state_dict_file, state_dict_to_variables
+from spade_jax.models.spade.official.options import config_from_options
 
 
 def _sibling(path: str, net: str) -> str:

@@ -110,7 +110,7 @@ def load_state_dict_file(path: str) -> dict[str, np.ndarray]:
     with np.load(path) as f:
       return {k: f[k] for k in f.files}
   try:
-    from spade_jax.official.torch_files import load_state_dict
+    from spade_jax.io.torch_files import load_state_dict
   except ImportError as e:  # pragma: no cover - torch_files ships with the package
     raise ImportError(f"cannot read {path}: {e}") from None
   return load_state_dict(path)

@@ -86,13 +86,13 @@ def read_options(source) -> dict:
 
 
 def config_from_options(source, base: Optional[ml_collections.ConfigDict] = None) -> ml_collections.ConfigDict:
-  """Official options → our ConfigDict (defaults from `configs/default.py` for anything not given)."""
+  """Official options → our ConfigDict (defaults from `configs/spade/default.py` for anything not given)."""
   opts = read_options(source)
   for opt, allowed in _SUPPORTED.items():
     if opt in opts and opts[opt] not in allowed:
       raise ValueError(f"official option {opt}={opts[opt]!r} is not supported (supported: {allowed})")
   if base is None:
-    from spade_jax.defaults import get_config
+    from spade_jax.configs.spade.default import get_config
     base = get_config()
   cfg = base.copy_and_resolve_references()
   for opt, (group, field) in _FIELDS.items():
