@@ -44,11 +44,12 @@ def draw_concat(layout: Layout, Gs: Sequence[dict], Zs: Sequence[jax.Array], amp
   """The input image of scale len(Gs) (unpadded): `'rand'` with `noises` (unpadded, per scale), else `'rec'`."""
   n = len(Gs)
   h0, w0 = layout.shapes[0]
-  g_z = jnp.zeros((1, h0, w0, 3), jnp.float32)
+  batch = noises[0].shape[0] if noises is not None and n else 1
+  g_z = jnp.zeros((batch, h0, w0, 3), jnp.float32)
   for i, (net, G) in enumerate(zip(generators(layout, n), Gs)):
     h, w = layout.shapes[i]
     g_z = pad(g_z[:, :h, :w])
-    z = Zs[i] if noises is None else pad(expand(noises[i]))
+    z = Zs[i] if noises is None else pad(expand(noises[i]))  # noises: (B, h_i, w_i, c) per scale
     g_z = net.apply(G, amps[i] * z + g_z, g_z, train=False)
     g_z = upsample(layout, g_z, i)
   return g_z

@@ -57,3 +57,27 @@ def save_image(path: str | os.PathLike, x) -> None:
   """Writes NHWC [-1, 1] (row 0) as an RGB PNG through the official truncating uint8 conversion."""
   from PIL import Image
   Image.fromarray(image_to_uint8(x)).save(os.fspath(path))
+
+
+def synthetic_photo(h: int, w: int) -> np.ndarray:
+  """A deterministic HWC uint8 test photo: smooth colour waves and a bright disc (no file needed)."""
+  yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+  r = 128 + 90 * np.sin(xx / (0.14 * w)) * np.cos(yy / (0.27 * h))
+  g = 120 + 80 * np.cos((xx + 2 * yy) / (0.27 * w))
+  b = 110 + 70 * np.sin((3 * xx - yy) / (0.36 * w))
+  img = np.stack([r, g, b], -1)
+  img[((xx - w * 0.6) ** 2 + (yy - h * 0.4) ** 2) < (0.18 * min(h, w)) ** 2] = (230, 200, 60)
+  return img.clip(0, 255).astype(np.uint8)
+
+
+def read_photo_spec(spec: str, what: str = "data.image") -> np.ndarray:
+  """`synthetic:HxW` (the built-in test photo) or a file path, as NHWC float32 in [-1, 1]."""
+  if spec.startswith("synthetic:"):
+    try:
+      h, w = (int(v) for v in spec[len("synthetic:"):].split("x"))
+    except ValueError:
+      raise ValueError(f"{what}={spec!r}: expected synthetic:HxW (e.g. synthetic:48x64)") from None
+    return uint8_to_image(synthetic_photo(h, w))
+  if not spec:
+    raise ValueError(f"{what} is empty: give the training photo (--config.{what}=PHOTO)")
+  return read_image(spec, what)
