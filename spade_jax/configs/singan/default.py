@@ -29,6 +29,8 @@ def get_config():
   c.data.min_size = 25
   c.data.max_size = 250
   c.data.scale_factor = 0.75
+  c.data.name = "photo"  # no dataset; the engine's grid palette reads name and label_nc
+  c.data.label_nc = 0
 
   c.model = ml_collections.ConfigDict()
   c.model.nfc = 32
