@@ -23,7 +23,7 @@ from spade_jax.nn.clade import (CLADE, ICPEDist, connected_components, icpe_dist
 from spade_jax.nn.modulation import (MODULATIONS, SPADE, Modulation, PlainNorm, generator_hooks,
                                      make_modulation)
 from spade_jax.nn.norms import ParamFreeNorm
-from spade_jax.nn.sean import ACE, StyleEncoder, region_average
+from spade_jax.nn.sean import ACE, Zencoder, broadcast_styles, region_average
 
 
 def n_params(tree) -> int:
@@ -115,12 +115,13 @@ def test_generator_shapes_and_gradients(norm):
     assert p["head_0"]["conv_0"]["kernel"].shape[2] == c + 1  # the edge feature is concatenated
     assert ("dist_conv_w" in norm0) == (norm == "clade_icpe")
     assert "mlp_shared" not in norm0
-  elif norm == "sean":
-    assert "style_encoder" in p and p["style_encoder"]["conv_out"]["kernel"].shape[-1] == STYLE
-    assert norm0["fc_mu_kernel"].shape == (k, STYLE, STYLE)
+  elif norm == "sean":  # the real SEAN layers (spade_jax.nn.sean), one Linear per segmap channel
+    assert "style_encoder" in p and p["style_encoder"]["model_14"]["kernel"].shape[-1] == STYLE
+    assert norm0["fc_mu_kernel"].shape == (model.semantic_nc, STYLE, STYLE)  # the edge channel has a style
     assert norm0["conv_gamma"]["kernel"].shape == (3, 3, STYLE, c)
+    assert norm0["Spade"]["mlp_shared"]["kernel"].shape == (3, 3, model.semantic_nc, 8)
     for name in ("norm_0", "norm_1", "norm_s"):  # the last block has no style branch, as officially
-      assert set(p["up_3"][name]) == {"noise_var", "mlp_shared", "mlp_gamma", "mlp_beta"}
+      assert set(p["up_3"][name]) == {"noise_var", "blending_gamma", "blending_beta", "Spade"}
   else:
     assert not any(n.startswith("norm_") for blk in p.values() for n in blk)  # parameter-free
     assert p["fc"]["kernel"].shape == (3, 3, model.semantic_nc, c)  # the label map is the input
@@ -250,52 +251,81 @@ def _ace_setup(kernel_size):
   rng = np.random.default_rng(0)
   cond["style"] = jnp.asarray(rng.normal(size=(1, 5, STYLE)), jnp.float32)
   x = jax.random.normal(jax.random.key(1), (1, 8, 8, 4))
-  layer = ACE(param_free="instance", kernel_size=kernel_size, nhidden=4)
+  layer = ACE(kernel_size=kernel_size, nhidden=4)  # 19 style Linear layers, as officially
   v = layer.init(jax.random.key(0), x, cond, True)
   return layer, v, cond, x
+
+
+def _ace_apply(layer, v, x, cond, **kw):
+  """Training mode (batch statistics; the updated running statistics are dropped)."""
+  return layer.apply(v, x, cond, True, mutable=["batch_stats"], **kw)[0]
 
 
 @pytest.mark.parametrize("kernel_size", [1, 3])
 def test_sean_changes_only_the_region_whose_style_code_changes(kernel_size):
   layer, v, cond, x = _ace_setup(kernel_size)
-  f = jax.jit(lambda c: layer.apply(v, x, c, True))
+  f = jax.jit(lambda c: _ace_apply(layer, v, x, c))
   base = np.asarray(f(cond))
   for j in (1, 4):
     style = cond["style"].at[0, j].add(1.0)
     diff = np.abs(np.asarray(f({**cond, "style": style})) - base).max(-1)[0]
     region = LABEL[0] == j
-    if kernel_size > 1:  # conv_gamma/beta spread the change by kernel_size // 2 pixels
-      from scipy import ndimage
-      region = ndimage.binary_dilation(region, np.ones((kernel_size, kernel_size), bool))
+    from scipy import ndimage  # conv_gamma/beta (3×3 whatever the SPADE kernel) spread it by one pixel
+    region = ndimage.binary_dilation(region, np.ones((3, 3), bool))
     assert not np.any(diff[~region]), j
     assert np.all(diff[LABEL[0] == j] > 0), j
   absent = cond["style"].at[0, 3].add(5.0)  # class 3 has no pixels
   np.testing.assert_array_equal(f({**cond, "style": absent}), base)
 
 
+def test_sean_style_broadcast_later_channel_wins():
+  """Overlapping channels (an instance-edge channel over the classes): the later channel's style,
+  zero where no channel is set."""
+  mu = jnp.asarray(np.arange(3 * 2, dtype=np.float32).reshape(1, 3, 2) + 1)
+  seg = np.zeros((1, 2, 2, 3), np.float32)
+  seg[0, 0, 0, 0] = 1                     # class 0 only
+  seg[0, 0, 1, [0, 2]] = 1                # class 0 and the edge channel
+  seg[0, 1, 0, [1, 2]] = 1                # class 1 and the edge channel
+  out = np.asarray(broadcast_styles(mu, jnp.asarray(seg)))[0]
+  np.testing.assert_array_equal(out[0, 0], mu[0, 0])
+  np.testing.assert_array_equal(out[0, 1], mu[0, 2])
+  np.testing.assert_array_equal(out[1, 0], mu[0, 2])
+  np.testing.assert_array_equal(out[1, 1], [0, 0])
+
+
 def test_sean_ace_blend_noise_and_gradients():
   layer, v, cond, x = _ace_setup(3)
   p = v["params"]
-  assert p["fc_mu_kernel"].shape == (5, STYLE, STYLE) and float(p["blending_gamma"]) == 0.0
-  f = jax.jit(lambda v, key: layer.apply(v, x, cond, True, rngs={"noise": key}))
+  assert p["fc_mu_kernel"].shape == (19, STYLE, STYLE) and float(p["blending_gamma"][0]) == 0.0
+  assert set(v["batch_stats"]["param_free_norm"]) == {"mean", "var"}  # always sync BN, as officially
+  f = jax.jit(lambda v, key: _ace_apply(layer, v, x, cond, rngs={"noise": key}))
   # noise_var = 0: the noise adds exactly nothing (same compiled program, two different draws), and
   # the result is the noise-free layer's (eager vs jit: float32 reassociation only)
   np.testing.assert_array_equal(f(v, jax.random.key(1)), f(v, jax.random.key(2)))
-  np.testing.assert_allclose(f(v, jax.random.key(1)), layer.apply(v, x, cond, True), rtol=1e-6, atol=1e-6)
-  noisy = {"params": {**p, "noise_var": jnp.ones(4)}}
+  np.testing.assert_allclose(f(v, jax.random.key(1)), _ace_apply(layer, v, x, cond), rtol=1e-6, atol=1e-6)
+  noisy = {**v, "params": {**p, "noise_var": jnp.ones(4)}}
   assert float(jnp.abs(f(noisy, jax.random.key(1)) - f(noisy, jax.random.key(2))).max()) > 0
+  # a given draw (official layout [B, W, H, 1]) replaces the RNG's: transposed, one value per pixel
+  draw = jax.random.normal(jax.random.key(5), (1, 8, 8, 1))
+  given = {**cond, "noise": {"": draw}}  # the layer alone has the empty path
+  a = _ace_apply(layer, noisy, x, given, rngs={"noise": jax.random.key(1)})
+  b = _ace_apply(layer, v, x + jnp.swapaxes(draw, 1, 2), cond)
+  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
   def loss(params):
-    return jnp.sum(layer.apply({"params": params}, x, cond, True, rngs={"noise": jax.random.key(1)}) ** 2)
+    out = _ace_apply(layer, {**v, "params": params}, x, cond, rngs={"noise": jax.random.key(1)})
+    return jnp.sum(out ** 2)
 
   g = jax.jit(jax.grad(loss))({**p, "noise_var": jnp.ones(4)})
-  for name in ("mlp_shared", "conv_gamma", "conv_beta"):
+  for name in ("mlp_shared", "mlp_gamma", "mlp_beta"):
+    assert float(jnp.abs(g["Spade"][name]["kernel"]).sum()) > 0, name
+  for name in ("conv_gamma", "conv_beta"):
     assert float(jnp.abs(g[name]["kernel"]).sum()) > 0, name
   for name in ("blending_gamma", "blending_beta", "noise_var"):
     assert float(jnp.abs(g[name]).sum()) > 0, name
-  present = np.isin(np.arange(5), np.unique(LABEL))
+  present = np.isin(np.arange(19), np.unique(LABEL))
   assert np.all(np.abs(g["fc_mu_kernel"][present]).sum((1, 2)) > 0)
-  assert not np.any(g["fc_mu_kernel"][~present])
+  assert not np.any(g["fc_mu_kernel"][~present])  # absent classes and fc_mu5..18: exactly no gradient
 
 
 def test_sean_style_codes_are_region_means():
@@ -306,13 +336,14 @@ def test_sean_style_codes_are_region_means():
   for j in range(5):
     m = LABEL[0] == j
     np.testing.assert_allclose(codes[0, j], f[m].mean(0) if m.any() else 0, atol=1e-6)
-  enc = StyleEncoder(style_dim=STYLE, ngf=4)
+  enc = Zencoder(style_length=STYLE, ngf=4)
   img = jax.random.uniform(jax.random.key(1), (1, 16, 16, 3), minval=-1, maxval=1)
   cond = one_hot_cond(jnp.repeat(jnp.repeat(jnp.asarray(LABEL), 2, 1), 2, 2), 5)
   cond["style_image"] = img
   v = enc.init(jax.random.key(0), cond, True)
   out = enc.apply(v, cond, True)
   assert out["style"].shape == (1, 5, STYLE) and not np.any(out["style"][0, 3])  # absent class → 0
+  np.testing.assert_array_equal(out["style_presence"][0], np.isin(np.arange(5), np.unique(LABEL)))
   given = out["style"] * 2  # codes supplied by the caller (style editing) are used as they are
   assert enc.apply(v, {**cond, "style": given}, True)["style"] is given
 
@@ -323,7 +354,7 @@ def test_sean_generator_needs_a_style_image_or_codes():
   variables = {"G": v}
   with pytest.raises(ValueError, match="needs a style image"):
     jax.eval_shape(lambda v, s: model.generate(v, s)[0], variables, seg)
-  codes = jax.ShapeDtypeStruct((2, LABEL_NC, STYLE), jnp.float32)
+  codes = jax.ShapeDtypeStruct((2, model.semantic_nc, STYLE), jnp.float32)  # one row per segmap channel
   fake = jax.eval_shape(lambda v, s, c: model.generate(v, s, cond={"style": c})[0], variables, seg, codes)
   assert fake.shape == (2, 32, 32, 3)
 

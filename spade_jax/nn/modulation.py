@@ -37,7 +37,6 @@ import jax.numpy as jnp
 from spade_jax.nn.clade import CLADE, ICPEDist
 from spade_jax.nn.convolution import onehot_conv2d
 from spade_jax.nn.norms import Conv, ParamFreeNorm, kernel_init, nearest_resize
-from spade_jax.nn.sean import ACE, StyleEncoder
 
 Cond = dict
 
@@ -92,7 +91,8 @@ class OneHotConv(nn.Module):
 
 
 class SPADE(nn.Module):
-  """SPADE: `norm(x) · (1 + γ(seg)) + β(seg)`, γ/β from a shared conv + ReLU on the resized segmap."""
+  """SPADE: `norm(x) · (1 + γ(seg)) + β(seg)`, γ/β from a shared conv + ReLU on the resized segmap.
+  With `params_only`, returns `(γ, β)` and has no norm (SEAN's ACE blends them with its own)."""
 
   param_free: str = "syncbatch"
   kernel_size: int = 3
@@ -100,10 +100,12 @@ class SPADE(nn.Module):
   axis_name: Optional[str] = None
   w_init: Callable[..., Any] = kernel_init()
   dtype: Any = None
+  params_only: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, cond: Cond, train: bool) -> jax.Array:
-    normalized = ParamFreeNorm(self.param_free, axis_name=self.axis_name, name="param_free_norm")(x, train)
+  def __call__(self, x: jax.Array, cond: Cond, train: bool):
+    if not self.params_only:
+      normalized = ParamFreeNorm(self.param_free, axis_name=self.axis_name, name="param_free_norm")(x, train)
     dtype = self.dtype or x.dtype
     conv = functools.partial(Conv, kernel_size=self.kernel_size, w_init=self.w_init, dtype=dtype)
     if "label_ids" in cond and USE_ONEHOT_LOOKUP:
@@ -114,6 +116,8 @@ class SPADE(nn.Module):
       actv = nn.relu(conv(self.nhidden, name="mlp_shared")(seg))
     gamma = conv(x.shape[-1], name="mlp_gamma")(actv)
     beta = conv(x.shape[-1], name="mlp_beta")(actv)
+    if self.params_only:
+      return gamma, beta
     return normalized * (1 + gamma) + beta
 
 
@@ -175,14 +179,16 @@ def _clade(model_cfg, param_free, kernel_size, axis_name, init, dtype, use_dist=
 
 
 def _sean(model_cfg, param_free, kernel_size, axis_name, init, dtype):
-  layer = functools.partial(ACE, param_free=param_free, kernel_size=kernel_size, nhidden=model_cfg.nhidden,
-                            per_class_fc=model_cfg.get("sean_per_class_fc", True),
-                            no_style_blocks=tuple(model_cfg.get("sean_no_style_blocks", ("up_3",))),
-                            axis_name=axis_name, w_init=init, dtype=dtype)
-  prepare = functools.partial(StyleEncoder, style_dim=model_cfg.get("sean_style_dim", 512),
-                              ngf=model_cfg.get("sean_encoder_ngf", 32), w_init=init, dtype=dtype,
-                              name="style_encoder")
-  return Modulation(layer, prepare=prepare)
+  """SEAN's layers (`spade_jax.nn.sean`); their norm is always sync batch norm, as officially (`param_free`
+  is not used). One style Linear per segmap channel (`sean_per_class_fc`), or one shared."""
+  del param_free
+  from spade_jax.nn.sean import sean_modulation  # sean.py builds on SPADE above
+  return sean_modulation(kernel_size=kernel_size, nhidden=model_cfg.nhidden,
+                         style_length=model_cfg.get("sean_style_dim", 512),
+                         encoder_ngf=model_cfg.get("sean_encoder_ngf", 32),
+                         num_style_fc=0 if model_cfg.get("sean_per_class_fc", True) else 1,
+                         no_style_blocks=tuple(model_cfg.get("sean_no_style_blocks", ("up_3",))),
+                         axis_name=axis_name, w_init=init, dtype=dtype, encoder_name="style_encoder")
 
 
 def _baseline(kind: str):
