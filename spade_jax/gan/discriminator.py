@@ -21,6 +21,11 @@ class NLayerDiscriminator(nn.Module):
 
   Returns the list of every group's output (`model0` … `model{n_layers_D}`); the last is the logits.
   With `intermediate=False` (official `no_ganFeat_loss`) only `[logits]`.
+  `conv_bias`: whether the normed convs keep a bias (None: SPADE's rule, no bias before a norm;
+  pix2pixHD: True). pix2pixHD's `n_layers_D = k` is this class with `n_layers_D = k + 1` (the same
+  k normed convs, the last of stride 1, and k + 2 outputs).
+  `last_middle_stride`: the stride of the last normed conv (SPADE and pix2pixHD: 1; SEAN: 2, every
+  normed conv of stride 2).
   """
 
   ndf: int = 64
@@ -30,18 +35,21 @@ class NLayerDiscriminator(nn.Module):
   w_init: Callable[..., Any] = kernel_init()
   dtype: Any = None
   intermediate: bool = True
+  conv_bias: Optional[bool] = None
+  last_middle_stride: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> list[jax.Array]:
     layer = lambda f, s, norm, name: NormLayer(f, norm, KW, s, PADW, axis_name=self.axis_name,
-                                               w_init=self.w_init, dtype=self.dtype, name=name)
+                                               w_init=self.w_init, dtype=self.dtype, name=name,
+                                               use_bias=None if norm == "none" else self.conv_bias)
     feats = []
     x = lrelu(layer(self.ndf, 2, "none", "model0")(x, train))
     feats.append(x)
     nf = self.ndf
     for n in range(1, self.n_layers_D):
       nf = min(nf * 2, 512)
-      stride = 1 if n == self.n_layers_D - 1 else 2
+      stride = self.last_middle_stride if n == self.n_layers_D - 1 else 2
       x = lrelu(layer(nf, stride, self.norm_D, f"model{n}")(x, train))
       feats.append(x)
     x = layer(1, 1, "none", f"model{self.n_layers_D}")(x, train)
@@ -63,6 +71,8 @@ class MultiscaleDiscriminator(nn.Module):
   w_init: Callable[..., Any] = kernel_init()
   dtype: Any = None
   intermediate: bool = True
+  conv_bias: Optional[bool] = None  # see NLayerDiscriminator
+  last_middle_stride: int = 1  # see NLayerDiscriminator
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> list[list[jax.Array]]:
@@ -71,7 +81,8 @@ class MultiscaleDiscriminator(nn.Module):
     outs = []
     for i in range(self.num_D):
       outs.append(NLayerDiscriminator(self.ndf, self.n_layers_D, self.norm_D, self.axis_name, self.w_init,
-                                      self.dtype, self.intermediate, name=f"discriminator_{i}")(x, train))
+                                      self.dtype, self.intermediate, self.conv_bias, self.last_middle_stride,
+                                      name=f"discriminator_{i}")(x, train))
       if i != self.num_D - 1:
         x = avg_pool_3x3_s2(x)
     return outs

@@ -32,23 +32,30 @@ def _single_gan_loss(p: jax.Array, mode: str, target_is_real: bool, for_discrimi
   raise ValueError(f"gan_mode={mode!r}: expected one of {GAN_MODES}")
 
 
-def gan_loss(outputs: Sequence, mode: str, target_is_real: bool, for_discriminator: bool) -> jax.Array:
-  """Multiscale GAN loss: loss of each scale's logits (last element), averaged over scales."""
+def gan_loss(outputs: Sequence, mode: str, target_is_real: bool, for_discriminator: bool,
+             reduce: str = "mean") -> jax.Array:
+  """Multiscale GAN loss: loss of each scale's logits (last element), averaged over scales (SPADE) or
+  summed (`reduce="sum"`: pix2pixHD). `original` is BCE on the sigmoid of the logits (pix2pixHD's
+  `no_lsgan`: Sigmoid + BCELoss), `ls` the mean squared error to the 1 / 0 target (pix2pixHD's LSGAN)."""
+  if reduce not in ("mean", "sum"):
+    raise ValueError(f"gan_loss reduce={reduce!r}: expected 'mean' or 'sum'")
   total = 0.0
   for out in outputs:
     pred = out[-1] if isinstance(out, (list, tuple)) else out
     total = total + _single_gan_loss(pred, mode, target_is_real, for_discriminator)
-  return total / len(outputs)
+  return total / len(outputs) if reduce == "mean" else total
 
 
-def feature_matching_loss(fake_outputs: Sequence, real_outputs: Sequence, lambda_feat: float) -> jax.Array:
-  """Σ_scales Σ_intermediate L1(fake, stop_grad(real)) · lambda_feat / num_D."""
+def feature_matching_loss(fake_outputs: Sequence, real_outputs: Sequence, lambda_feat: float,
+                          layer_weight: float = 1.0) -> jax.Array:
+  """Σ_scales Σ_intermediate L1(fake, stop_grad(real)) · lambda_feat / num_D · layer_weight
+  (pix2pixHD: layer_weight = 4 / (n_layers_D + 1) in its own n_layers_D count)."""
   num_d = len(fake_outputs)
   total = 0.0
   for fake, real in zip(fake_outputs, real_outputs):
     for f, r in zip(fake[:-1], real[:-1]):
       total = total + jnp.mean(jnp.abs(f.astype(jnp.float32) - jax.lax.stop_gradient(r).astype(jnp.float32))
-                               ) * (lambda_feat / num_d)
+                               ) * (lambda_feat / num_d * layer_weight)
   return total
 
 

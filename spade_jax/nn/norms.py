@@ -229,6 +229,7 @@ class NormLayer(nn.Module):
 
   As officially: the conv loses its bias when a norm follows; `instance` has no affine parameters,
   `batch`/`syncbatch` have affine `scale`/`bias` (official BatchNorm2d(affine=True)).
+  `use_bias` overrides the bias rule (pix2pixHD's convs keep their bias before a norm); None = the rule.
   Submodules are named `conv` and `norm` (the official Sequential indices 0 and 1).
   """
 
@@ -240,11 +241,13 @@ class NormLayer(nn.Module):
   axis_name: Optional[str] = None
   w_init: Callable[..., Any] = kernel_init()
   dtype: Any = None
+  use_bias: Optional[bool] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     spectral, sub = parse_norm_string(self.norm)
-    x = Conv(self.features, self.kernel_size, self.stride, self.padding, use_bias=(sub == "none"),
+    use_bias = (sub == "none") if self.use_bias is None else bool(self.use_bias)
+    x = Conv(self.features, self.kernel_size, self.stride, self.padding, use_bias=use_bias,
              spectral=spectral, w_init=self.w_init, dtype=self.dtype, name="conv")(x, train)
     if sub == "none":
       return x
