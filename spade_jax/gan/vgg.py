@@ -81,3 +81,22 @@ def load_vgg19(path: str) -> dict:
     return vgg19_params_from_torch(state)
   except ValueError as e:
     raise ValueError(f"{path}: {e}") from None
+
+
+def perceptual_resources(train_config, image_hw: tuple[int, int]):
+  """A family's `load_resources()` for the VGG loss: None with `no_vgg_loss`; random weights with
+  `vgg_weights = "random"` (timing runs only); else the weights file `vgg_weights`."""
+  if train_config.no_vgg_loss:
+    return None
+  if train_config.vgg_weights == "random":
+    h, w = image_hw
+    return VGG19Features().init(jax.random.PRNGKey(0), np.zeros((1, h, w, 3), np.float32))
+  return load_vgg19(train_config.vgg_weights)
+
+
+def features_fn(resources, dtype=None):
+  """`x → taps` with the VGG variables `resources` (None → None: no VGG loss)."""
+  if resources is None:
+    return None
+  net = VGG19Features(dtype=dtype)
+  return lambda x: net.apply(resources, x)

@@ -1,0 +1,46 @@
+"""A tiny coarse-to-fine pix2pixHD for tests: 32×32 synthetic landscapes, one local enhancer around a
+global generator (2 downsamplings, 1 residual block), instance features (nef 4), 2 discriminator scales,
+4 global-stage steps at 16×16, then 8 steps of the full model (the first 2 with the global part frozen).
+Compiles in seconds on a CPU; trains nothing recognisable. No VGG loss (its weights are a user file)."""
+
+from spade_jax.configs.pix2pixhd.default import get_config as _base
+
+
+def get_config():
+  c = _base()
+  c.seed = 0
+  c.total_steps = 8
+  c.batch_size = 4
+  c.log_every_steps = 2
+  c.image_every_steps = 4
+  c.checkpoint_every_steps = 4
+  c.keep_checkpoints = 3
+  c.num_sample_images = 2
+
+  m = c.model
+  m.netG = "local"
+  m.ngf, m.ndf, m.nef = 4, 4, 4
+  m.n_downsample_global, m.n_blocks_global = 2, 1
+  m.n_local_enhancers, m.n_blocks_local = 1, 1
+  m.n_downsample_E = 2
+  m.instance_feat = True
+  m.num_D, m.n_layers_D = 2, 2
+  m.n_clusters = 3
+
+  d = c.data
+  d.name = "synthetic"
+  d.data_dir = ""
+  d.label_nc = 10
+  d.no_instance = False
+  d.preprocess_mode = "resize_and_crop"
+  d.crop_size, d.load_size, d.aspect_ratio = 32, 36, 1.0
+  d.synthetic_train_size, d.synthetic_val_size, d.synthetic_resolution = 16, 4, 36
+  d.num_threads = 1
+
+  t = c.train
+  t.no_vgg_loss = True
+  t.global_steps = 4
+  t.global_num_D = 1
+  t.niter_fix_global = 2
+  t.niter_decay_steps = 4
+  return c
