@@ -34,7 +34,7 @@ def get_config():
   d.no_instance = False
   d.preprocess_mode = "resize_and_crop"
   d.crop_size, d.load_size, d.aspect_ratio = 32, 36, 1.0
-  d.synthetic_train_size, d.synthetic_val_size, d.synthetic_resolution = 16, 4, 36
+  d.synthetic_train_size, d.synthetic_val_size, d.synthetic_resolution = 16, 4, 32
   d.num_threads = 1
 
   t = c.train

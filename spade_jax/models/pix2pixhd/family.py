@@ -90,8 +90,6 @@ class Pix2PixHDFamily(LabelMapFamily):
     m.num_D = int(t.get("global_num_D", 0) or 0) or max(int(m.num_D) - L, 1)
     d.crop_size = int(d.crop_size) // 2 ** L
     d.load_size = int(d.load_size) // 2 ** L
-    if "synthetic_resolution" in d:
-      d.synthetic_resolution = max(int(d.synthetic_resolution) // 2 ** L, d.load_size)
     c.total_steps = int(t.global_steps)
     t.niter_decay_steps = int(t.get("global_decay_steps", 0) or 0)
     t.niter_fix_global = 0

@@ -158,7 +158,7 @@ def train_step(model: Pix2PixHDModel, state: GANState, batch: dict, *, vgg_fn=No
   if fix > 0:
     frozen = state.step < fix
     mask = trainable_while_fixed(cfg, g_grads)
-    g_grads = jax.tree.map(lambda g, m: jnp.where(frozen & ~m, jnp.zeros_like(g), g), g_grads, mask)
+    g_grads = jax.tree.map(lambda g, m: g if m else jnp.where(frozen, jnp.zeros_like(g), g), g_grads, mask)
     restart = state.step == fix  # official update_fixed_params: a fresh Adam over all of G (+E)
     adam, sched = state.opt_state["G"]
     adam = jax.tree.map(lambda x: jnp.where(restart, jnp.zeros_like(x), x), adam)
