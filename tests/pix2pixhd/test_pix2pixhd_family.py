@@ -243,3 +243,15 @@ def test_staged_training_features_and_synthesis(tmp_path):
     feat_lib.generate_files(c, work, str(lp), str(tmp_path / "o4"), cluster_choice=f"{present}=7", log=logs.append)
   assert feat_lib.main(["generate", "--config", "spade_jax/configs/pix2pixhd/tiny.py", "--workdir", work,
                         "--label", str(lp), "--cluster", "0=99", "--out", str(tmp_path / "o5")]) == 2
+
+
+def test_contract_on_the_local_model(tmp_path):
+  """The family contract (mesh and pmap steps agree, checkpoint → restore → the same step, samples,
+  generate with each input) on the full local-enhancer model with features (the contract test itself
+  runs the first stage, the global generator)."""
+  import test_family_contract as contract
+  c = load_config("pix2pixhd/tiny")
+  c.train.global_steps = 0
+  fam = models.build(c)
+  assert fam.first_stage() is fam and fam.n_local == 1
+  contract.test_state_step_checkpoint_sample_generate(fam, tmp_path)
