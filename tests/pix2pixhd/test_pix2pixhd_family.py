@@ -241,6 +241,8 @@ def test_staged_training_features_and_synthesis(tmp_path):
                             log=logs.append)
   with pytest.raises(ValueError, match=rf"^--cluster {present}=7: class {present} has \d+ cluster"):
     feat_lib.generate_files(c, work, str(lp), str(tmp_path / "o4"), cluster_choice=f"{present}=7", log=logs.append)
+  grid = feat_lib.style_grid(c, work, str(tmp_path / "grid.png"), rows=2, styles=2, log=logs.append)
+  assert np.asarray(Image.open(grid)).shape == (2 * (2 * (h + 2) - 2), 2 * (5 * (w + 2) - 2), 3)
   assert feat_lib.main(["generate", "--config", "spade_jax/configs/pix2pixhd/tiny.py", "--workdir", work,
                         "--label", str(lp), "--cluster", "0=99", "--out", str(tmp_path / "o5")]) == 2
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import pathlib
 import re
 
@@ -29,14 +28,14 @@ import jax
 import numpy as np
 import pytest
 from flax import traverse_util
+from model_utils import missing, parity_dir, parity_fixtures
 
 from spade_jax.data.labels import instance_edges
 from spade_jax.models.pix2pixhd import official
 from spade_jax.models.pix2pixhd import step as step_lib
 from spade_jax.models.pix2pixhd.model import Pix2PixHDModel
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-PARITY_DIR = pathlib.Path(os.environ.get("SPADE_PARITY_DIR", REPO.parent / "shared" / "parity")) / "pix2pixhd"
+PARITY_DIR = parity_dir("pix2pixhd")
 ACT_TOL = 1e-4
 REL_TOL = 1e-5
 ABS_FLOOR = 1e-6
@@ -45,18 +44,15 @@ NOISE_GRAD = 1e-6
 
 def _cases():
   out = []
-  for js in sorted(PARITY_DIR.glob("*.json")):
-    if not js.with_suffix(".npz").exists():
-      continue
-    meta = json.loads(js.read_text())
+  for stem in parity_fixtures("pix2pixhd"):
+    meta = json.loads(stem.with_suffix(".json").read_text())
     for case in sorted(meta.get("cases", {})):
-      out.append(pytest.param(js.with_suffix(""), case, id=f"{js.stem}:{case}"))
+      out.append(pytest.param(stem, case, id=f"{stem.name}:{case}"))
   return out
 
 
 CASES = _cases()
-pytestmark = pytest.mark.skipif(not CASES, reason=f"no pix2pixHD parity fixtures in {PARITY_DIR} "
-                                                  "(set SPADE_PARITY_DIR)")
+pytestmark = pytest.mark.skipif(not CASES, reason=missing("pix2pixHD parity fixtures", PARITY_DIR))
 
 
 def _nhwc(a):

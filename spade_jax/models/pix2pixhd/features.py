@@ -3,6 +3,7 @@
     python -m spade_jax.models.pix2pixhd.features encode   --config CFG --workdir W
     python -m spade_jax.models.pix2pixhd.features generate --config CFG --workdir W --label L.png \
         [--instance I.png] [--cluster 3=2,5=0] [--seed 0] [--photo P.png] --out DIR
+    python -m spade_jax.models.pix2pixhd.features grid     --config CFG --workdir W --out grid.png
 
 `encode` (official `encode_features.py`): runs the trained encoder over the training split (one pass, no
 flip, at the eval geometry); for every instance of every image it takes the pooled feature vector at the
@@ -224,10 +225,62 @@ def generate_files(config, workdir: str, labels: str, out_dir: str, *, instances
   return written
 
 
+def style_grid(config, workdir: str, out: str, *, rows: int = 4, styles: int = 5, seed: int = 0,
+               clusters_file: Optional[str] = None, step: Optional[int] = None, log=print) -> str:
+  """A PNG of val label maps (rows) under several cluster styles: column k gives every class its cluster
+  k (mod its number of clusters), then the encoded real photo, then the real photo."""
+  from PIL import Image
+  from spade_jax.evaluate import synthesize as syn
+  from spade_jax.evaluate.restore import load_for_inference
+  family, variables = load_for_inference(config, workdir, step, log=log)
+  d, m = family.config.data, family.config.model
+  clusters = load_clusters(clusters_file or clusters_path(workdir, int(m.n_clusters)), int(d.label_nc),
+                           int(m.feat_num))
+  num = clusters["num_clusters"]
+  samples = []
+  if d.name == "fake":
+    from spade_jax.data.fake import FakeIterator
+    b = next(FakeIterator(family.config, "val"))
+    samples = [(b["label"][i], b["instance"][i], b["image"][i]) for i in range(len(b["label"]))]
+  else:
+    from spade_jax.data import pipeline
+    for b in pipeline.make_iterator(family.config, "val", process_index=0, process_count=1):
+      samples += [(b["label"][i], b["instance"][i], b["image"][i]) for i in range(len(b["label"])) if b["mask"][i]]
+      if len(samples) >= rows:
+        break
+  picked = np.random.default_rng(seed).choice(len(samples), size=min(rows, len(samples)), replace=False)
+  if d.name == "synthetic":
+    from spade_jax.data.synthetic.layout import CLASS_COLOURS
+    colours = np.asarray(CLASS_COLOURS, np.uint8)
+  else:
+    colours = np.random.default_rng(0).integers(0, 256, (int(d.label_nc) + 1, 3)).astype(np.uint8)
+  lines = []
+  for i in sorted(picked):
+    lab, inst, real = samples[i]
+    ids = lab if (d.no_instance or m.label_feat) else inst
+    base = {"label": lab[None]} if d.no_instance else {"label": lab[None], "instance": inst[None]}
+    tiles = [colours[np.clip(lab, 0, len(colours) - 1)]]
+    for k in range(styles):
+      choice = {c: k % int(num[c]) for c in range(int(d.label_nc)) if num[c] > 0}
+      f = feature_map(clusters, lab, ids, choice, np.random.default_rng(seed), warn=lambda msg: None)
+      tiles.append(syn.to_uint8(syn.generate(family, variables, dict(base, features=f[None])))[0])
+    tiles.append(syn.to_uint8(syn.generate(family, variables, dict(base, style_image=real[None])))[0])
+    tiles.append(syn.to_uint8(real))
+    pad = np.full((lab.shape[0], 2, 3), 255, np.uint8)
+    lines.append(np.concatenate(sum(([t, pad] for t in tiles), [])[:-1], axis=1))
+  hpad = np.full((2, lines[0].shape[1], 3), 255, np.uint8)
+  grid = np.concatenate(sum(([ln, hpad] for ln in lines), [])[:-1], axis=0)
+  grid = grid.repeat(2, 0).repeat(2, 1)
+  os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+  Image.fromarray(grid).save(out)
+  log(f"{len(lines)} label maps × {styles} cluster styles (+ encoded photo, real) → {out}")
+  return out
+
+
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(prog="python -m spade_jax.models.pix2pixhd.features", description=__doc__.split("\n")[0])
   sub = p.add_subparsers(dest="command", required=True)
-  for name in ("encode", "generate"):
+  for name in ("encode", "generate", "grid"):
     s = sub.add_parser(name)
     s.add_argument("--config", required=True)
     s.add_argument("--workdir", required=True)
@@ -240,6 +293,11 @@ def main(argv=None) -> int:
       s.add_argument("--photo", default=None, help="encode this photo instead of using the clusters")
       s.add_argument("--clusters-file", default=None)
       s.add_argument("--out", required=True)
+    if name == "grid":
+      s.add_argument("--rows", type=int, default=4)
+      s.add_argument("--styles", type=int, default=5)
+      s.add_argument("--seed", type=int, default=0)
+      s.add_argument("--out", required=True)
   a = p.parse_args(argv)
   import importlib.util
   try:
@@ -251,6 +309,8 @@ def main(argv=None) -> int:
     config = mod.get_config()
     if a.command == "encode":
       encode(config, a.workdir, step=a.step)
+    elif a.command == "grid":
+      style_grid(config, a.workdir, a.out, rows=a.rows, styles=a.styles, seed=a.seed, step=a.step)
     else:
       generate_files(config, a.workdir, a.label, a.out, instances=a.instance, cluster_choice=a.cluster,
                      seed=a.seed, photo=a.photo, clusters_file=a.clusters_file, step=a.step)
