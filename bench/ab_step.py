@@ -11,7 +11,8 @@ SPEC is JSON with any of:
   "label_ids": true: SPADE's shared conv as a lookup (`vs_official.add_label_ids_to_conditioning`).
 Every variant is built (and compiled) in its own child process first; then per round each variant
 runs `--iters` iterations in turn (the order alternates between rounds), so all see the same load.
-Reports min / median ms per iteration, compile time, the load average, and the ratio to the first.
+Reports min / median wall ms per iteration (and process CPU ms: steadier when others load the
+machine), compile time, the load average, and the ratio to the first.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def worker(spec: dict, args: dict):
     cmd = json.loads(line)
     if cmd.get("quit"):
       break
-    reply.write(json.dumps({"ms": ours.train(int(cmd["n"])), "losses": ours.losses}) + "\n")
+    reply.write(json.dumps({"ms": ours.train(int(cmd["n"])), "cpu_ms": ours.cpu_ms, "losses": ours.losses}) + "\n")
 
 
 def main(argv=None):
@@ -95,9 +96,11 @@ def main(argv=None):
     procs[name].stdin.flush()
     out = json.loads(procs[name].stdout.readline())
     info[name]["losses"] = out["losses"]
+    cpu[name] += out["cpu_ms"]
     return out["ms"]
 
   times = {n: [] for n, _ in variants}
+  cpu = {n: [] for n, _ in variants}
   for n, _ in variants:
     run(n, a.warmup)
   order = [n for n, _ in variants]
@@ -105,6 +108,7 @@ def main(argv=None):
     for n in (order if r % 2 == 0 else order[::-1]):
       times[n] += run(n, a.iters)
   for n in order:
+    cpu[n] = cpu[n][a.warmup:]
     procs[n].stdin.write(json.dumps({"quit": True}) + "\n")
     procs[n].stdin.flush()
     procs[n].wait()
@@ -115,11 +119,14 @@ def main(argv=None):
   for n, spec in variants:
     ms = times[n]
     out["variants"][n] = {"spec": spec, "min_ms": round(min(ms), 1), "median_ms": round(statistics.median(ms), 1),
-                          "ms": [round(x, 1) for x in ms], "compile_s": round(info[n]["compile_s"], 1),
+                          "ms": [round(x, 1) for x in ms],
+                          "cpu_min_ms": round(min(cpu[n]), 1), "cpu_median_ms": round(statistics.median(cpu[n]), 1),
+                          "compile_s": round(info[n]["compile_s"], 1),
                           "flops": info[n]["flops"], "losses": info[n].get("losses"),
                           "speedup_vs_first_median": round(statistics.median(times[base]) / statistics.median(ms), 3),
                           "speedup_vs_first_min": round(min(times[base]) / min(ms), 3)}
-  print(json.dumps({n: {k: v[k] for k in ("min_ms", "median_ms", "compile_s", "speedup_vs_first_median")}
+  print(json.dumps({n: {k: v[k] for k in ("min_ms", "median_ms", "cpu_min_ms", "cpu_median_ms", "compile_s",
+                                          "speedup_vs_first_median")}
                     for n, v in out["variants"].items()}, indent=1))
   print("load", out["load_average_before"], "->", out["load_average_after"])
   if a.json:

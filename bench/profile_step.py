@@ -141,6 +141,8 @@ def profile_ours(args) -> dict:
     return tuple(wrap(t) for t in orig_make(cfg))
   step_mod.make_optimizers = make_optimizers
 
+  if args.label_ids:
+    vo.add_label_ids_to_conditioning()
   cfg = vo.our_config(args.crop, args.batch, args.ngf, args.ndf, args.dtype)
   ours = vo.Ours(cfg)
   walls = ours.train(args.iters + 1)[1:]
@@ -230,12 +232,14 @@ def main(argv=None):
   p.add_argument("--iters", type=int, default=2)
   p.add_argument("--top", type=int, default=40)
   p.add_argument("--sides", default="ours,official")
+  p.add_argument("--label-ids", action="store_true",
+                 help="SPADE's shared conv as a lookup (vs_official.add_label_ids_to_conditioning)")
   p.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "profile_spade_cpu.json"))
   p.add_argument("--md", default=os.path.join(ROOT, "bench", "results", "profile_spade_cpu.md"))
   args = p.parse_args(argv)
   try:
     import spade_jax.xla_flags as xf
-    xf.configure("cpu")
+    xf.configure("cpu", cache=False)
   except ImportError:
     pass
   sides = args.sides.split(",")
@@ -243,7 +247,7 @@ def main(argv=None):
   result = {"config_note": f"ADE20K options, {args.crop}×{args.crop}, batch {args.batch}, {args.dtype}, "
                            f"ngf {args.ngf}, ndf {args.ndf}, no VGG",
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "label_ids_lookup": args.label_ids}
   if "official" in sides:
     result["official"] = profile_official(args)
   if "ours" in sides:

@@ -25,27 +25,37 @@ def _rel(a, b):
 
 @pytest.mark.parametrize("b,h,cin,cout,k,s,p", [(2, 5, 6, 7, 3, 1, 1), (2, 8, 5, 4, 4, 2, 2),
                                                 (3, 6, 4, 6, 4, 1, 2), (2, 4, 3, 5, 1, 1, 0)])
-def test_matmul_lowering_matches_library_forward_and_gradients(b, h, cin, cout, k, s, p):
+def test_matmul_lowerings_match_library_forward_and_gradients(b, h, cin, cout, k, s, p):
   x, w = _arr(b, h, h, cin), _arr(k, k, cin, cout, scale=0.3)
   dy = _arr(b, *convolution.output_hw(h, h, k, s, p), cout)
   outs = {}
-  for impl in ("library", "matmul"):
+  for impl in ("library", "matmul", "library_mmgrad"):
     y, vjp = jax.vjp(lambda x, w, impl=impl: convolution.conv2d(x, w, s, p, impl), x, w)
     outs[impl] = (y,) + vjp(dy)
-  for name, a, r in zip(("y", "dx", "dw"), outs["matmul"], outs["library"]):
-    assert a.shape == r.shape
-    assert _rel(a, r) < 1e-5, name
+  for impl in ("matmul", "library_mmgrad"):
+    for name, a, r in zip(("y", "dx", "dw"), outs[impl], outs["library"]):
+      assert a.shape == r.shape
+      assert _rel(a, r) < 1e-5, f"{impl} {name}"
 
 
 def test_auto_lowering_choice_and_bad_impl():
   assert jax.default_backend() == "cpu"
   # 1024-channel 3x3 conv on a 2x2 map (SPADE's stem at 64x64): 8 output rows <= 2 * 1024 → matmul
   assert convolution.choose_impl((2, 2, 2, 1024), (3, 3, 1024, 1024), 1, 1) == "matmul"
-  # 64x64 map, 128 → 64 channels: 8192 rows → library
-  assert convolution.choose_impl((2, 64, 64, 128), (3, 3, 128, 64), 1, 1) == "library"
+  # 64x64 map, 128 → 64 channels: 8192 rows → library convolution, kernel gradient as a matmul
+  assert convolution.choose_impl((2, 64, 64, 128), (3, 3, 128, 64), 1, 1) == "library_mmgrad"
   assert convolution.choose_impl((2, 2, 2, 8), (3, 3, 8, 8), 1, 1, "library") == "library"
   with pytest.raises(ValueError, match="conv impl='fast': expected one of"):
     convolution.choose_impl((2, 2, 2, 8), (3, 3, 8, 8), 1, 1, "fast")
+
+
+def test_xla_flags_merge_keeps_the_users_setting(monkeypatch):
+  from spade_jax import xla_flags
+  merged = xla_flags.merge_flags("--xla_cpu_use_xnnpack=true --foo=1", xla_flags.CPU_FLAGS)
+  assert "--xla_cpu_use_xnnpack=true" in merged and "--xla_cpu_use_xnnpack=false" not in merged
+  assert "--xla_cpu_use_onednn=true" in merged and merged.startswith("--xla_cpu_use_xnnpack=true --foo=1")
+  assert xla_flags.merge_flags("", ()) == ""
+  assert xla_flags.flags_for("tpu") == () and xla_flags.flags_for("cuda") == ()
 
 
 def test_onehot_lookup_matches_dense_convolution_and_its_kernel_gradient():

@@ -16,12 +16,17 @@ profile_spade_cpu.md`), `library` elsewhere.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 # `auto` uses the matmul lowering on CPU when output rows (B·Ho·Wo) <= this × Cout (0: never).
 MATMUL_ROWS_PER_COUT = 2.0
-IMPLS = ("auto", "library", "matmul")
+# `auto` on CPU, library lowering: take the kernel gradient as patchesᵀ · dy (a matmul) instead of XLA's
+# weight-gradient convolution (False: XLA's gradient throughout).
+MATMUL_KERNEL_GRAD = True
+IMPLS = ("auto", "library", "matmul", "library_mmgrad")
 
 
 def output_hw(h: int, w: int, k: int, stride: int, pad: int) -> tuple[int, int]:
@@ -40,9 +45,10 @@ def choose_impl(x_shape, kernel_shape, stride: int, pad: int, impl: str = "auto"
   k, cout = kernel_shape[0], kernel_shape[-1]
   ho, wo = output_hw(x_shape[1], x_shape[2], k, stride, pad)
   rows = x_shape[0] * ho * wo
-  if _default_backend_is_cpu() and MATMUL_ROWS_PER_COUT > 0 and rows <= MATMUL_ROWS_PER_COUT * cout:
+  cpu = _default_backend_is_cpu()
+  if cpu and MATMUL_ROWS_PER_COUT > 0 and rows <= MATMUL_ROWS_PER_COUT * cout:
     return "matmul"
-  return "library"
+  return "library_mmgrad" if cpu and MATMUL_KERNEL_GRAD else "library"
 
 
 def patches(x: jax.Array, k: int, stride: int, pad: int) -> jax.Array:
@@ -57,12 +63,41 @@ def patches(x: jax.Array, k: int, stride: int, pad: int) -> jax.Array:
   return jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]
 
 
+def _library(x, kernel, stride, pad):
+  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), [(pad, pad), (pad, pad)],
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _library_mmgrad(x, kernel, stride, pad):
+  """The library convolution whose kernel gradient is `patches(x)ᵀ · dy` (input gradient: XLA's)."""
+  return _library(x, kernel, stride, pad)
+
+
+def _library_mmgrad_fwd(x, kernel, stride, pad):
+  return _library(x, kernel, stride, pad), (x, kernel)
+
+
+def _library_mmgrad_bwd(stride, pad, res, dy):
+  x, kernel = res
+  dx = jax.vjp(lambda t: _library(t, kernel, stride, pad), x)[1](dy)[0]
+  k, cout = kernel.shape[0], kernel.shape[-1]
+  p = patches(x, k, stride, pad)
+  f = p.shape[-1]
+  dk = jnp.dot(p.reshape(-1, f).T, dy.reshape(-1, cout), preferred_element_type=jnp.float32)
+  return dx, dk.reshape(kernel.shape).astype(kernel.dtype)
+
+
+_library_mmgrad.defvjp(_library_mmgrad_fwd, _library_mmgrad_bwd)
+
+
 def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, pad: int = 0, impl: str = "auto") -> jax.Array:
   """`y[b, i, j, o] = Σ x_pad[b, s·i + u, s·j + v, c] · kernel[u, v, c, o]` (square kernel, symmetric pad)."""
   impl = choose_impl(x.shape, kernel.shape, stride, pad, impl)
   if impl == "library":
-    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), [(pad, pad), (pad, pad)],
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return _library(x, kernel, stride, pad)
+  if impl == "library_mmgrad":
+    return _library_mmgrad(x, kernel, stride, pad)
   k, cout = kernel.shape[0], kernel.shape[-1]
   p = patches(x, k, stride, pad)
   b, ho, wo, f = p.shape
