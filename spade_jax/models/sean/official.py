@@ -90,13 +90,13 @@ def config_from_options(source, base: Optional[ml_collections.ConfigDict] = None
 # ------------------------------------------------------------------------------------------------
 
 _FC_MU = re.compile(r"^(.*)\.fc_mu(\d+)\.(weight|bias)$")
-_BAD_FC = ".fc_mu_problem."
+_BAD_FC = ".fc_mu<j>."
 
 
 def stack_style_linears(state: Mapping[str, np.ndarray]) -> dict:
   """`<layer>.fc_mu<j>.weight/bias` (j = 0..n-1) → `<layer>.fc_mu.kernel` `[n, in, out]` and
-  `<layer>.fc_mu.bias` `[n, out]`; other keys unchanged. Gaps in j or mixed shapes become keys that the
-  converter reports."""
+  `<layer>.fc_mu.bias` `[n, out]`; other keys unchanged. Gaps in j or mixed shapes become one key
+  `<layer>.fc_mu<j>.<leaf> (<reason>)` that the converter reports."""
   out, groups = {}, {}
   for key, value in state.items():
     m = _FC_MU.match(key)
@@ -109,8 +109,8 @@ def stack_style_linears(state: Mapping[str, np.ndarray]) -> dict:
     shapes = {items[j].shape for j in idx}
     if idx != list(range(len(idx))) or len(shapes) != 1:
       missing = sorted(set(range(max(idx) + 1)) - set(idx))
-      out[f"{prefix}{_BAD_FC}{leaf}"] = (f"fc_mu indices {missing} missing" if missing
-                                         else f"fc_mu shapes differ: {sorted(shapes)}")
+      reason = f"fc_mu indices {missing} missing" if missing else f"fc_mu shapes differ: {sorted(shapes)}"
+      out[f"{prefix}{_BAD_FC}{leaf} ({reason})"] = None
       continue
     stacked = np.stack([items[j] for j in idx])
     out[f"{prefix}.fc_mu.{'kernel' if leaf == 'weight' else 'bias'}"] = (
