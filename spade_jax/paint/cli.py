@@ -73,7 +73,7 @@ def load_model(config=None, workdir=None, step=None, official_checkpoint=None, o
     raise FileNotFoundError(f"--workdir {workdir}: no such directory")
   from spade_jax.evaluate.restore import load_for_inference
   fam, variables, step = load_for_inference(config, workdir, step, log=log, return_step=True)
-  return fam, variables, int(step), f"{workdir} (step {step})", None
+  return fam, variables, int(step), workdir, None
 
 
 def _config_args(step) -> list[str]:
@@ -87,6 +87,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   log = lambda s: print(s, flush=True)  # noqa: E731
+  if not FLAGS["verbosity"].present:
+    from absl import logging
+    logging.set_verbosity(logging.WARNING)  # the checkpoint library's INFO lines are not for this terminal
   try:
     from spade_jax.paint.server import PaintServer
     try:
@@ -96,6 +99,8 @@ def main(argv):
         raise ValueError(f"--port {FLAGS.port}: address {FLAGS.host}:{FLAGS.port} is already in use (another "
                          "paint server? choose another --port, or --port 0 for any free one)") from None
       raise ValueError(f"--host {FLAGS.host} --port {FLAGS.port}: cannot bind ({e.strerror or e})") from None
+    if FLAGS.examples and not os.path.exists(FLAGS.examples):
+      raise FileNotFoundError(f"--examples {FLAGS.examples}: no such directory or file")
     cache = default_cache_dir() if FLAGS["cache-dir"].value is None else FLAGS["cache-dir"].value
     if cache:
       enable_compilation_cache(cache)
@@ -117,6 +122,8 @@ def main(argv):
   except (FileNotFoundError, FileExistsError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  if FLAGS.host not in ("127.0.0.1", "localhost", "::1"):
+    log(f"paint: note: bound to {FLAGS.host}, so other machines can reach this server")
   log(f"paint: ready in {time.perf_counter() - t0:.1f} s — open {server.url}  (Ctrl-C stops)")
   try:
     server.serve_forever()

@@ -60,6 +60,8 @@ class Engine:
     self.classes = classes_lib.class_table(family)
     self.colours = classes_lib.colour_array(self.classes)
     self.n_ids = len(self.classes)
+    if self.n_ids > 256:
+      raise ValueError(f"the paint app draws up to 256 class ids (8-bit maps); this model has {self.n_ids}")
     d = family.config.data
     self.dontcare_id = int(d.label_nc)  # what id PNGs' 255 means (as label files are read)
     self.export_dontcare = self.dontcare_id if d.get("contain_dontcare_label", False) else None

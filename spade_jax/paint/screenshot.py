@@ -5,7 +5,7 @@
 Uses Playwright (the Python package) with the system's Chromium (`--chromium /usr/bin/chromium`;
 Playwright's own browser download is never needed). `draw_landscape(page)` is what the browser tests
 drive too: sky, clouds, a mountain ridge with snow, a lake, a sand shore, grass and trees, drawn with
-the line, fill, rectangle and brush tools and the class keys.
+the brush, fill and rectangle tools and the class keys (the browser tests drive the line tool).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def draw_landscape(page):
   X = lambda f: f * (w - 1)  # noqa: E731
   Y = lambda f: f * (h - 1)  # noqa: E731
   page.click("#clear")
-  choose(page, MOUNTAIN, "line", max(1, w // 32))
+  choose(page, MOUNTAIN, "brush", max(1, w // 32))  # the ridge, edge to edge, then filled below
   c.drag([(X(0), Y(.52)), (X(.22), Y(.28)), (X(.38), Y(.44)), (X(.62), Y(.2)), (X(.84), Y(.40)), (X(1), Y(.34))])
   choose(page, MOUNTAIN, "fill")
   c.click(X(.5), Y(.6))

@@ -14,14 +14,12 @@ import threading
 import time
 import zipfile
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
 
-from paint_test_utils import WATER, decode, error_of, png, request, serve, tiny_family
+from paint_test_utils import WATER, control_engine, decode, error_of, png, request, serve, tiny_family
 from spade_jax.data.synthetic.layout import CLASS_COLOURS, CLASSES
 from spade_jax.evaluate.synthesis_cli import synthesize_files
 from spade_jax.models.base import Family, Input
@@ -254,38 +252,8 @@ def test_worker_runs_only_the_latest_waiting_request():
 
 
 # ----- the per-family control hooks, with a stand-in family -----
-class _ControlFamily(Family):
-  """Label map + a per-class int ('clusters'), class checkboxes ('regions'), a slider ('start') and a
-  required style photo: the controls pix2pixHD, SEAN and SinGAN families declare."""
-  name = "controls_demo"
-  multimodal = False
-
-  def input_spec(self):
-    return (Input("label", "label", True), Input("clusters", "int", False), Input("regions", "int", False),
-            Input("start", "int", False), Input("photo", "image", True))
-
-  def paint_controls(self):
-    return {"clusters": {"max": 3, "label": "cluster"}, "regions": {"type": "checkbox", "default": 1},
-            "start": {"type": "slider", "min": 0, "max": 4, "default": 2, "label": "start scale"}}
-
-  def generate(self, variables, inputs, rng=None):
-    lab = inputs["label"]
-    b, h, w = lab.shape
-    cl = jnp.take_along_axis(inputs.get("clusters", jnp.zeros((b, 3), jnp.int32)), lab.reshape(b, -1), 1)
-    rg = jnp.take_along_axis(inputs.get("regions", jnp.ones((b, 3), jnp.int32)), lab.reshape(b, -1), 1)
-    st = jnp.broadcast_to(inputs.get("start", jnp.full((b,), 2))[:, None], cl.shape)
-    out = jnp.stack([cl, rg, st], -1).reshape(b, h, w, 3).astype(jnp.float32)
-    return (out + 0.5) / 127.5 - 1.0 + 0 * inputs["photo"][:, :1, :1]  # uint8 result = the values
-
-
-def _control_engine():
-  c = ml_collections.ConfigDict({"data": {"label_nc": 3, "crop_size": 8, "aspect_ratio": 1.0,
-                                          "contain_dontcare_label": False, "name": "mine"}})
-  return Engine(_ControlFamily(c), {})
-
-
 def test_control_hooks_keyed_on_the_input_spec():
-  engine = _control_engine()
+  engine = control_engine(photo=True)
   by = {c["input"]: c for c in engine.controls}
   assert [c["type"] for c in engine.controls] == ["per_class", "checkbox", "slider", "style"]
   assert by["clusters"]["max"] == 3 and by["clusters"]["classes"] == 3 and by["start"]["max"] == 4
@@ -340,6 +308,9 @@ def test_cli_port_in_use_and_missing_checkpoint(tmp_path):
   assert last.startswith(f"error: ") and str(tmp_path) in last and "checkpoint" in last, last
   r = _paint_py("--config", "configs/spade/tiny.py", "--workdir", str(tmp_path / "nope"), "--port", "0")
   assert r.returncode == 2 and r.stderr.strip() == f"error: --workdir {tmp_path / 'nope'}: no such directory"
+  r = _paint_py("--config", "configs/spade/tiny.py", "--workdir", str(tmp_path), "--port", "0", "--examples",
+                str(tmp_path / "none"))
+  assert r.returncode == 2 and r.stderr.strip() == f"error: --examples {tmp_path / 'none'}: no such directory or file"
 
 
 def _official_checkpoint(shared_dir, d):

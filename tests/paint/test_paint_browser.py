@@ -15,7 +15,7 @@ import urllib.parse
 import numpy as np
 import pytest
 
-from paint_test_utils import WATER, decode, png, serve, tiny_family
+from paint_test_utils import WATER, control_engine, decode, png, serve, tiny_family
 from spade_jax.data.synthetic.layout import CLASS_COLOURS
 from spade_jax.paint import screenshot
 from spade_jax.paint.engine import Engine
@@ -55,7 +55,8 @@ def server(tmp_path_factory):
 class Page:
   """A fresh page on the server, recording every request it makes and the generate bodies."""
 
-  def __init__(self, ctx, url):
+  def __init__(self, ctx, url, hw=(H, W)):
+    self.hw = hw
     self.page = ctx.new_page()
     self.requests, self.generated, self.errors = [], [], []
     self.page.on("request", self._on_request)
@@ -70,7 +71,7 @@ class Page:
       self.generated.append((r.url, r.post_data_buffer))
 
   def ids(self) -> np.ndarray:
-    return np.asarray(self.page.evaluate("window.paint.getIds()"), np.uint8).reshape(H, W)
+    return np.asarray(self.page.evaluate("window.paint.getIds()"), np.uint8).reshape(self.hw)
 
   def idle(self):
     screenshot.wait_idle(self.page)
@@ -87,15 +88,19 @@ class Page:
     return self.page.inner_text("#error")
 
 
-@pytest.fixture
-def page(browser, server):
-  p = Page(browser, server.url)
-  yield p
+def _only_this_server(p: Page, server):
   origin = server.url.rstrip("/")
   foreign = [u for u in p.requests if not (u.startswith(origin + "/") or u.startswith("blob:" + origin + "/")
                                            or u.startswith("data:"))]
   assert not foreign, f"requests to another host: {foreign}"
   assert not p.errors, p.errors
+
+
+@pytest.fixture
+def page(browser, server):
+  p = Page(browser, server.url)
+  yield p
+  _only_this_server(p, server)
   p.page.close()
 
 
@@ -234,3 +239,30 @@ def test_the_landscape_drawing(page):
   assert (ids[-1] == 7).sum() > W // 2 and (ids[int(.66 * (H - 1))] == WATER).all()
   url, body = page.generated[-1]
   np.testing.assert_array_equal(decode(body), ids)
+
+
+def test_per_family_controls_from_the_input_spec(browser):
+  """Per-class numbers, class checkboxes and a slider (the pix2pixHD / SEAN / SinGAN hooks) on a
+  stand-in family: the page builds them from /api/model and sends what the user sets."""
+  engine = control_engine(photo=False, size=16)
+  srv = serve(engine, engine.family.config)
+  try:
+    p = Page(browser, srv.url, hw=(16, 16))
+    p.idle()
+    assert p.page.locator("input[data-control=clusters]").count() == 3
+    assert p.page.locator("input[data-control=regions]:checked").count() == 3  # default 1
+    p.page.fill("input[data-control=clusters][data-class='0']", "3")
+    p.page.dispatch_event("input[data-control=clusters][data-class='0']", "change")
+    p.idle()
+    p.page.uncheck("input[data-control=regions][data-class='0']")
+    p.idle()
+    p.page.evaluate("const s = document.getElementById('slider-start'); s.value = 4; "
+                    "s.dispatchEvent(new Event('change'))")
+    p.idle()
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(p.generated[-1][0]).query)
+    assert q == {"clusters": ["0:3"], "regions": ["0:0"], "start": ["4"]}
+    np.testing.assert_array_equal(p.result()[0, 0], [3, 0, 4])  # class 0 everywhere: its values
+    _only_this_server(p, srv)
+    p.page.close()
+  finally:
+    srv.close()

@@ -60,9 +60,12 @@ function colourPixels() {
 
 function query() { return app.controls ? app.controls.query() : {}; }
 
-function setStatus(extra) {
+const statusParts = {render: "", variations: ""};
+function setStatus(part, text) {
   const m = app.model;
+  if (part) statusParts[part] = text;
   const step = m.step === null ? "" : ` · step ${m.step}`;
+  const extra = [statusParts.render, statusParts.variations].filter(Boolean).join(" · ");
   $("status").textContent = `${m.family} · ${m.source}${step} · ${m.image_size[0]}×${m.image_size[1]} · ` +
     `${m.classes.length} classes${extra ? " · " + extra : ""}`;
 }
@@ -92,7 +95,7 @@ async function render() {
                       server_ms: +res.headers.get("X-Server-Ms"), total_ms: performance.now() - t0};
     app.renders++;
     clearError();
-    setStatus(`rendered in ${app.lastResult.total_ms.toFixed(0)} ms (server ${app.lastResult.server_ms.toFixed(0)} ms, ` +
+    setStatus("render", `rendered in ${app.lastResult.total_ms.toFixed(0)} ms (server ${app.lastResult.server_ms.toFixed(0)} ms, ` +
               `model ${app.lastResult.model_ms.toFixed(0)} ms)${seed !== null ? " · seed " + seed : ""}`);
   } finally {
     busy(-1);
@@ -114,7 +117,7 @@ async function variations() {
                     img, el("figcaption", {}, `seed ${seed}`)));
     });
     box.hidden = false;
-    setStatus(`${data.seeds.length} variations in ${data.server_ms.toFixed(0)} ms`);
+    setStatus("variations", `${data.seeds.length} variations in ${data.server_ms.toFixed(0)} ms`);
   } finally {
     busy(-1);
   }
