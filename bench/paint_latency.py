@@ -113,6 +113,8 @@ def main(argv=None):
   ap.add_argument("--no-official-width", action="store_true")
   a = ap.parse_args(argv)
 
+  from spade_jax import xla_flags
+  xla_flags.configure(cache=False)  # the backend flags paint.py runs with
   from train_step import device_info, versions  # bench/train_step.py: the same device / version record
   from spade_jax.paint.engine import Engine
   from spade_jax.paint.server import PaintServer
@@ -173,6 +175,7 @@ def main(argv=None):
       "load_average_after": [round(x, 2) for x in os.getloadavg()],
       "timing": "cases interleaved request by request; server_ms = request body read → PNG ready "
                 "(decode, checks, model, encode); model_ms = the generate call; round_trip = client",
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "cases": out_cases,
   }
   os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)

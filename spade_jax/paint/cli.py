@@ -35,21 +35,13 @@ flags.DEFINE_string("cache-dir", None, "JAX persistent compilation cache (defaul
 flags.DEFINE_bool("log-requests", False, "Print one line per HTTP request.")
 
 
-def default_cache_dir() -> str:
-  """`$JAX_COMPILATION_CACHE_DIR` when set, else `$SPADE_JAX_CACHE/xla` or `~/.cache/spade_jax/xla`."""
-  if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-    return os.environ["JAX_COMPILATION_CACHE_DIR"]
-  root = os.environ.get("SPADE_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "spade_jax")
-  return os.path.join(root, "xla")
-
-
-def enable_compilation_cache(path: str) -> None:
-  """JAX's persistent compilation cache in `path` (every compiled call is kept)."""
-  import jax
-  os.makedirs(path, exist_ok=True)
-  jax.config.update("jax_compilation_cache_dir", path)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+def cache_dir() -> str:
+  """`--cache-dir`, else `$JAX_COMPILATION_CACHE_DIR`, else `spade_jax.xla_flags.default_cache_dir()`
+  (`$SPADE_JAX_CACHE/xla` or `~/.cache/spade_jax/xla`); "" = no persistent cache."""
+  from spade_jax import xla_flags
+  if FLAGS["cache-dir"].value is not None:
+    return FLAGS["cache-dir"].value
+  return os.environ.get("JAX_COMPILATION_CACHE_DIR") or xla_flags.default_cache_dir()
 
 
 def load_model(config=None, workdir=None, step=None, official_checkpoint=None, official_options=None,
@@ -101,9 +93,11 @@ def main(argv):
       raise ValueError(f"--host {FLAGS.host} --port {FLAGS.port}: cannot bind ({e.strerror or e})") from None
     if FLAGS.examples and not os.path.exists(FLAGS.examples):
       raise FileNotFoundError(f"--examples {FLAGS.examples}: no such directory or file")
-    cache = default_cache_dir() if FLAGS["cache-dir"].value is None else FLAGS["cache-dir"].value
-    if cache:
-      enable_compilation_cache(cache)
+    from spade_jax import xla_flags
+    xla_flags.configure(cache=False)  # the CPU backend flags of every entry point, before JAX starts
+    cache = cache_dir()
+    if cache:  # every compiled call is kept, however quick: a restart compiles nothing
+      xla_flags.enable_compilation_cache(cache, min_compile_time_s=0.0)
     t0 = time.perf_counter()
     fam, variables, step, source, args = load_model(
         FLAGS.config, FLAGS.workdir, FLAGS.step, FLAGS["official-checkpoint"].value,
