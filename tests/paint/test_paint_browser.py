@@ -266,3 +266,22 @@ def test_per_family_controls_from_the_input_spec(browser):
     p.page.close()
   finally:
     srv.close()
+
+
+def test_a_required_style_photo_is_asked_for_before_any_render(browser):
+  engine = control_engine(photo=True, size=16)  # e.g. SEAN: no render without a style photo
+  srv = serve(engine, engine.family.config)
+  try:
+    p = Page(browser, srv.url, hw=(16, 16))
+    assert p.error_text() == 'photo: this model needs a style photo: choose one under "Style photo"'
+    assert not p.generated
+    p.page.set_input_files("#style-file-photo", files=[{"name": "p.png", "mimeType": "image/png",
+                                                         "buffer": png(np.zeros((20, 20, 3), np.uint8))}])
+    p.page.wait_for_function("window.paint.renders > 0", timeout=30000)
+    assert "style=" in p.generated[-1][0]
+    np.testing.assert_array_equal(p.result()[0, 0], [0, 1, 2])
+    assert p.page.is_hidden("#error")
+    _only_this_server(p, srv)
+    p.page.close()
+  finally:
+    srv.close()

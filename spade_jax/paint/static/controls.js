@@ -2,7 +2,7 @@
 // input_spec on the server: spade_jax/paint/controls.py). A control type is a small object:
 //   mount(spec, ui)        build its DOM (ui.panel, ui.legendCell(classId) for per-class cells)
 //   query(spec)            its query parameters for /api/generate ({} when unset)
-//   state(spec)            what it records in the exported params (optional)
+//   missing(spec)          a message while the user still has to set it (optional: required inputs)
 // A new family's control is one more entry here (and one type name in controls.py).
 
 function el(tag, attrs = {}, ...children) {
@@ -69,6 +69,9 @@ TYPES.style = {
                        file, this.thumb, clear));
   },
   query(spec) { return this.token ? {[spec.param]: this.token} : {}; },
+  missing(spec) {
+    return spec.required && !this.token ? `${spec.input}: this model needs a style photo: choose one under "Style photo"` : null;
+  },
 };
 
 function perClass(kind) {
@@ -129,5 +132,9 @@ export function mountControls(model, ui) {
       return q;
     },
     get(type) { const m = mounted.find((m) => m.spec.type === type); return m && m.ctl; },
+    missing() { // what the user must still give before a render can run (first one), or null
+      for (const {spec, ctl} of mounted) { const m = ctl.missing && ctl.missing(spec); if (m) return m; }
+      return null;
+    },
   };
 }

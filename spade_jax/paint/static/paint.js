@@ -76,6 +76,8 @@ function busy(delta) {
 }
 
 async function render() {
+  const missing = app.controls && app.controls.missing();
+  if (missing) { showError(missing); return; }
   const seq = ++app.seq;
   const params = query();
   const t0 = performance.now();
