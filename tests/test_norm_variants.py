@@ -293,6 +293,24 @@ def test_sean_style_broadcast_later_channel_wins():
   np.testing.assert_array_equal(out[1, 1], [0, 0])
 
 
+@pytest.mark.parametrize("k,s", [(3, 16), (40, 4)])  # the lookup (K < S) and the dense path
+def test_sean_region_conv_equals_the_conv_of_the_style_map(k, s):
+  from spade_jax.nn.norms import Conv
+  from spade_jax.nn.sean import RegionConv, winner_masks
+  rng = np.random.default_rng(0)
+  seg = (rng.uniform(size=(2, 6, 5, k)) < 0.3).astype(np.float32)  # overlaps and empty pixels included
+  mu = jnp.asarray(rng.normal(size=(2, k, s)), jnp.float32)
+  winner = winner_masks(jnp.asarray(seg))
+  layer = RegionConv(7)
+  v = layer.init(jax.random.key(0), mu, winner)
+  v = {"params": {"kernel": v["params"]["kernel"], "bias": jnp.arange(7.0)}}
+  want = Conv(7, 3).apply(v, broadcast_styles(mu, jnp.asarray(seg)))
+  np.testing.assert_allclose(layer.apply(v, mu, winner), want, rtol=1e-5, atol=1e-5)
+  g = jax.grad(lambda m: jnp.sum(layer.apply(v, m, winner) ** 2))(mu)
+  g_want = jax.grad(lambda m: jnp.sum(Conv(7, 3).apply(v, broadcast_styles(m, jnp.asarray(seg))) ** 2))(mu)
+  np.testing.assert_allclose(g, g_want, rtol=1e-4, atol=1e-4)
+
+
 def test_sean_ace_blend_noise_and_gradients():
   layer, v, cond, x = _ace_setup(3)
   p = v["params"]
