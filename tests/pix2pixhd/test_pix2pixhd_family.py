@@ -87,6 +87,20 @@ def test_converter_round_trip_and_one_error():
     for k, v in traverse_util.flatten_dict(variables[net]["params"]).items():
       np.testing.assert_array_equal(np.asarray(back["params"][k[0]] if len(k) == 1 else
                                                traverse_util.flatten_dict(back["params"])[k]), np.asarray(v))
+  # without feature matching D is one Sequential per scale: [conv, lrelu], n × [conv, norm, lrelu], [conv]
+  c2 = load_config("pix2pixhd/tiny")
+  c2.model.no_ganFeat_loss = True
+  m2 = Pix2PixHDModel(c2)
+  d2 = jax.jit(m2.init)(jax.random.key(2))["D"]
+  state = _official_state_dict(c2, d2, "D")
+  n = c2.model.n_layers_D
+  assert sorted({k.rsplit(".", 1)[0] for k in state if k.startswith("layer1.")}) == sorted(
+      ["layer1.0"] + [f"layer1.{2 + 3 * i}" for i in range(n)] + [f"layer1.{2 + 3 * n}"])
+  back = official.state_dict_to_variables(state, c2, jax.eval_shape(lambda: m2.init(jax.random.key(0)))["D"], "D")
+  # the discriminator NAMED 1 computes result 0 (full resolution): our discriminator_0
+  np.testing.assert_array_equal(np.asarray(back["params"]["discriminator_0"]["model0"]["conv"]["kernel"]),
+                                np.asarray(d2["params"]["discriminator_0"]["model0"]["conv"]["kernel"]))
+  assert state["layer1.0.weight"].shape[1] == c2.data.label_nc + 1 + 3
   # the transposed conv's layout: the official ConvTranspose2d on a delta input gives the flipped kernel
   w = np.random.default_rng(0).standard_normal((2, 3, 3, 3)).astype(np.float32)  # [in, out, kh, kw]
   from spade_jax.nn.sean import ConvTranspose2x

@@ -226,7 +226,8 @@ def instance_average(features: jax.Array, ids: jax.Array) -> jax.Array:
 
 
 class Encoder(nn.Module):
-  """The instance-wise average-pooling feature encoder (see module doc)."""
+  """The instance-wise average-pooling feature encoder: a GlobalGenerator without residual blocks
+  (`trunk`: nef, n_downsampling, feat_num outputs, tanh), then `instance_average`."""
 
   feat_num: int = 3
   nef: int = 16
@@ -239,17 +240,8 @@ class Encoder(nn.Module):
   def __call__(self, image: jax.Array, ids: Optional[jax.Array], train: bool) -> jax.Array:
     """`image [B, H, W, 3]` in [-1, 1], `ids [B, H, W]` → pooled features `[B, H, W, feat_num]` (float32).
     `ids=None` returns the features before pooling. Sows `raw` (before pooling) into `intermediates`."""
-    unit = functools.partial(Unit, norm=self.norm, axis_name=self.axis_name, dtype=self.dtype)
-    x = image.astype(self.dtype) if self.dtype is not None else image
-    x = unit(self.nef, 7, pad=3, name="conv_in")(x, train)
-    c = self.nef
-    for i in range(self.n_downsampling):
-      c *= 2
-      x = unit(c, 3, 2, zero_pad=1, name=f"down_{i}")(x, train)
-    for i in range(self.n_downsampling):
-      c //= 2
-      x = unit(c, transposed=True, name=f"up_{i}")(x, train)
-    raw = OutConv(self.feat_num, self.dtype, name="conv_out")(x, train)
+    raw = GlobalGenerator(self.feat_num, self.nef, self.n_downsampling, 0, self.norm, final=True,
+                          axis_name=self.axis_name, dtype=self.dtype, name="trunk")(image, train)
     self.sow("intermediates", "raw", raw)
     return raw if ids is None else instance_average(raw, ids)
 

@@ -76,17 +76,8 @@ def module_table(config, net: str) -> dict[str, tuple[tuple[str, ...], str]]:
       _unit(table, f"model{n}_2", nb, path + ("up",), CONVT)
       if n == n_loc:
         table[f"model{n}_2.{nb + 4}"] = (path + ("conv_out", "conv"), CONV)
-  elif net == "E":
-    n_down = int(m.n_downsample_E)
-    _unit(table, "model", 1, ("conv_in",))
-    i = 4
-    for k in range(n_down):
-      _unit(table, "model", i, (f"down_{k}",))
-      i += 3
-    for k in range(n_down):
-      _unit(table, "model", i, (f"up_{k}",), CONVT)
-      i += 3
-    table[f"model.{i + 1}"] = (("conv_out", "conv"), CONV)
+  elif net == "E":  # a GlobalGenerator without residual blocks
+    _global(table, "model", ("trunk",), int(m.n_downsample_E), 0, final=True)
   elif net == "D":
     num_d, n_layers = int(m.num_D), int(m.n_layers_D)
     for s in range(num_d):
