@@ -12,7 +12,7 @@ from spade_jax.models.singan.config import Hyper
 from spade_jax.models.singan.image import read_image
 
 TRAIN = ["--max_size", "24", "--min_size", "14", "--nfc", "4", "--min_nfc", "4", "--niter", "4",
-         "--epochs_per_call", "2", "--seed", "3"]
+         "--epochs_per_call", "2", "--unroll", "0", "--seed", "3"]
 
 
 def _photo(path, h=22, w=26):
@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
   photo = _photo(d / "photo.png")
   work = d / "run"
   # Stop after 3 epochs (mid scale 0), then resume with the command: same result as one go.
-  hp = Hyper(niter=4)
+  hp = Hyper(niter=4, unroll=False)
   trainer.train(read_image(photo), str(work), hp, min_size=14, max_size=24, nfc=4, min_nfc=4, seed=3,
                 epochs_per_call=2, stop_after=3, log=lambda s: None)
   assert store.load_progress(str(work))[0] == 0

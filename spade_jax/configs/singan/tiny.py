@@ -13,5 +13,6 @@ def get_config():
   c.model.nfc = c.model.min_nfc = 4
   c.train.niter = 2
   c.train.epochs_per_step = 1
+  c.train.unroll = False  # compile fast
   c.total_steps = 2
   return c

@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                              ("lr_g", float, 0.0005), ("lr_d", float, 0.0005), ("noise_amp", float, 0.1),
                              ("milestone", int, 1600), ("epochs_per_call", int, 100)):
     t.add_argument(f"--{name}", type=typ, default=default)
+  t.add_argument("--unroll", type=int, choices=(0, 1), default=1,
+                 help="1: unrolled D/G steps (faster epochs on CPU, longer compilation)")
   t.add_argument("--official_grad", type=int, choices=(0, 1), default=1,
                  help="1: G steps 2.. back-propagate through the D step's forward (torch 1.4, official)")
   s = common("sample", "random samples")
@@ -98,7 +100,7 @@ def run(argv=None) -> list:
     photo = image.read_image(args.photo, "--photo")
     hp = Hyper(niter=args.niter, Dsteps=args.Dsteps, Gsteps=args.Gsteps, alpha=args.alpha,
                lambda_grad=args.lambda_grad, lr_g=args.lr_g, lr_d=args.lr_d, noise_amp_init=args.noise_amp,
-               milestone=args.milestone, official_grad=bool(args.official_grad))
+               milestone=args.milestone, official_grad=bool(args.official_grad), unroll=bool(args.unroll))
     trainer.train(photo, args.workdir, hp, min_size=args.min_size, max_size=args.max_size,
                   scale_factor=args.scale_factor, nfc=args.nfc, min_nfc=args.min_nfc, seed=args.seed,
                   epochs_per_call=args.epochs_per_call, photo=args.photo)

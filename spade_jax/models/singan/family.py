@@ -70,7 +70,8 @@ def hyper(config) -> Hyper:
   return Hyper(niter=int(t.niter), Dsteps=int(t.Dsteps), Gsteps=int(t.Gsteps), lambda_grad=float(t.lambda_grad),
                alpha=float(t.alpha), lr_g=float(t.lr_g), lr_d=float(t.lr_d), beta1=float(t.beta1),
                gamma=float(t.gamma), milestone=int(t.milestone), noise_amp_init=float(t.noise_amp),
-               nc_z=int(m.nc_z), num_layer=int(m.num_layer), official_grad=bool(t.official_grad))
+               nc_z=int(m.nc_z), num_layer=int(m.num_layer), official_grad=bool(t.official_grad),
+               unroll=bool(t.get("unroll", True)))
 
 
 @models.register("singan")
@@ -204,8 +205,12 @@ class SinGANFamily(Family):
     resources = jax.tree.map(jnp.asarray, st.resources)
     carry = {key: v for key, v in state.items() if key != "rng"}
     keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(carry["epoch"] + jnp.arange(k))
-    carry, losses = t._run_keys(carry, resources, keys)
-    metrics = {name: v[-1].mean() for name, v in losses.items()}
+    if k == 1:  # no while loop (XLA:CPU runs an epoch ~4x slower inside one)
+      carry, losses = t.epoch(carry, resources, t.sample_draws(keys[0]))
+    else:
+      carry, losses = t._run_keys(carry, resources, keys)
+      losses = jax.tree.map(lambda v: v[-1], losses)
+    metrics = {name: v.mean() for name, v in losses.items()}
     return dict(carry, rng=rng), metrics
 
   def load_resources(self):

@@ -40,7 +40,7 @@ def _check_same(meta: dict, fields: dict, hp: Hyper, workdir: str) -> None:
   diffs = [f"{k} (workdir {saved.get(k)!r}, now {v!r})" for k, v in fields.items() if saved.get(k) != v]
   old = meta["hyper"]
   diffs += [f"{k} (workdir {old.get(k)!r}, now {v!r})" for k, v in store.hyper_to_meta(hp).items()
-            if k != "niter" and old.get(k) != v]
+            if k not in ("niter", "unroll") and old.get(k) != v]
   if diffs:
     raise ValueError(f"--workdir {workdir}: was trained with other options: {', '.join(diffs)}")
 
