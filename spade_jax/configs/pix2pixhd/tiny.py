@@ -1,6 +1,7 @@
 """A tiny coarse-to-fine pix2pixHD for tests: 32×32 synthetic landscapes, one local enhancer around a
 global generator (2 downsamplings, 1 residual block), instance features (nef 4), 2 discriminator scales,
-4 global-stage steps at 16×16, then 8 steps of the full model (the first 2 with the global part frozen).
+4 global-stage steps at 16×16, then 8 steps of the full model (the first 2 with the global part frozen),
+an EMA copy of G and E for sampling.
 Compiles in seconds on a CPU; trains nothing recognisable. No VGG loss (its weights are a user file)."""
 
 from spade_jax.configs.pix2pixhd.default import get_config as _base
@@ -43,4 +44,5 @@ def get_config():
   t.global_num_D = 1
   t.niter_fix_global = 2
   t.niter_decay_steps = 4
+  t.ema_decay = 0.9  # exercises the EMA copy of G and E
   return c
