@@ -5,28 +5,29 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import pathlib
 
 import numpy as np
 import pytest
+from model_utils import missing, parity_dir, parity_fixtures
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-PARITY = pathlib.Path(os.environ.get("SPADE_PARITY_DIR", REPO.parent / "shared" / "parity")) / "singan"
+PARITY = parity_dir("singan")
 
 
 def fixture_names() -> list[str]:
-  if not PARITY.is_dir():
-    return []
-  return sorted(p.stem for p in PARITY.glob("*.json") if (PARITY / f"{p.stem}.npz").is_file())
+  return [p.name for p in parity_fixtures("singan")]
+
+
+def skip_reason() -> str:
+  return missing("SinGAN parity fixtures", PARITY) if not PARITY.is_dir() else \
+      f"no <name>.json + <name>.npz parity fixtures in {PARITY}"
 
 
 def params(fn=None):
-  """`pytest.mark.parametrize` over the fixture names (one skipped case when there are none)."""
+  """`pytest.mark.parametrize` over the fixture names (one skipped case with the reason when there are none)."""
   names = fixture_names()
   if not names:
-    return pytest.mark.parametrize("fixture_name", [pytest.param(
-        None, marks=pytest.mark.skip(reason=f"no SinGAN parity fixtures in {PARITY}"))])
+    return pytest.mark.parametrize("fixture_name", [pytest.param(None, marks=pytest.mark.skip(reason=skip_reason()))],
+                                   ids=["no-fixtures"])
   return pytest.mark.parametrize("fixture_name", names, ids=names)
 
 

@@ -27,3 +27,17 @@ def test_train_py_path_and_commands(tmp_path):
   assert os.path.getmtime(os.path.join(work, store.SCALES)) == before
   assert cli.main(["sample", "--workdir", work, "--num", "2", "--out", str(tmp_path / "s")]) == 0
   assert sorted(os.listdir(tmp_path / "s")) == ["0.png", "1.png"]
+
+
+def test_check_config():
+  from spade_jax import models
+  cls = models.get("singan")
+  assert cls.check_config(load_config("singan/tiny")) == []
+  c = load_config("singan/default")
+  c.data.scale_factor = 1.2
+  c.train.epochs_per_step = 3
+  problems = cls.check_config(c)
+  assert any(p.startswith("data.image is empty") for p in problems)
+  assert "data.scale_factor=1.2 must lie in (0, 1)" in problems
+  assert "train.epochs_per_step=3 must divide train.niter=2000" in problems
+  assert not any(p.startswith("data.image") for p in cls.check_config(c, training=False))

@@ -49,7 +49,7 @@ def _cases():
   for name in fx.fixture_names():
     for n in range(fx.load(name).meta["pyramid"]["stop_scale"] + 1):
       out.append(pytest.param(name, n, id=f"{name}-s{n}"))
-  return out or [pytest.param(None, 0, marks=pytest.mark.skip(reason=f"no SinGAN fixtures in {fx.PARITY}"))]
+  return out or [pytest.param(None, 0, marks=pytest.mark.skip(reason=fx.skip_reason()), id="no-fixtures")]
 
 
 def assert_close_flips(ours, ref, what, flipped: list):

@@ -49,6 +49,7 @@ def main(argv=None) -> None:
   p.add_argument("--nfc", type=int, default=32)
   p.add_argument("--niter", type=int, default=400)
   p.add_argument("--paint_start_scale", type=int, default=2)
+  p.add_argument("--unroll", type=int, choices=(0, 1), default=1)
   a = p.parse_args(argv)
 
   sample = make_sample(0, "train", 0, (a.size, a.size))
@@ -57,7 +58,7 @@ def main(argv=None) -> None:
   os.makedirs(a.out, exist_ok=True)
   Image.fromarray(photo_u8).save(os.path.join(a.workdir, "photo.png"))
   t0 = time.perf_counter()
-  pyr = trainer.train(image.uint8_to_image(photo_u8), a.workdir, Hyper(niter=a.niter), min_size=a.min_size,
+  pyr = trainer.train(image.uint8_to_image(photo_u8), a.workdir, Hyper(niter=a.niter, unroll=bool(a.unroll)), min_size=a.min_size,
                       max_size=a.max_size, nfc=a.nfc, min_nfc=a.nfc, epochs_per_call=100, photo="synthetic landscape 0")
   train_s = time.perf_counter() - t0
   pyr = store.load_pyramid(a.workdir)
@@ -76,7 +77,7 @@ def main(argv=None) -> None:
   Image.fromarray(_tile([real, paint_small, u8(out)])).save(os.path.join(a.out, "singan_paint2image.png"))
   meta = store.read_meta(a.workdir)
   report = {"photo": f"synthetic landscape (seed 0, train 0) {a.size}x{a.size}", "max_size": a.max_size,
-            "min_size": a.min_size, "nfc": a.nfc, "niter": a.niter, "scales": [list(s) for s in pyr.layout.shapes],
+            "min_size": a.min_size, "nfc": a.nfc, "niter": a.niter, "unroll": bool(a.unroll), "scales": [list(s) for s in pyr.layout.shapes],
             "widths": [list(x) for x in pyr.layout.widths], "train_s_per_scale": meta["timings"],
             "train_s_total": train_s, "generation_s": gen_s, "cpu_count": os.cpu_count(),
             "load_average": os.getloadavg()}

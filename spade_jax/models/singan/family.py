@@ -86,6 +86,33 @@ class SinGANFamily(Family):
   batch_keys = ("image",)
   multimodal = True
 
+  @classmethod
+  def check_config(cls, config, training: bool = True) -> list[str]:
+    d, m, t = config.data, config.model, config.train
+    out = []
+    if training and not str(d.image):
+      out.append("data.image is empty: give the training photo (--config.data.image=PHOTO or synthetic:HxW)")
+    if not 0 < float(d.scale_factor) < 1:
+      out.append(f"data.scale_factor={d.scale_factor} must lie in (0, 1)")
+    if int(d.min_size) < 11:
+      out.append(f"data.min_size={d.min_size} is below the generators' 11-pixel receptive field")
+    if int(d.max_size) <= int(d.min_size):
+      out.append(f"data.max_size={d.max_size} must exceed data.min_size={d.min_size}")
+    for name in ("nfc", "min_nfc", "num_layer", "nc_z"):
+      if int(m[name]) < 1:
+        out.append(f"model.{name}={m[name]} must be >= 1")
+    if int(m.num_layer) != 5:
+      out.append(f"model.num_layer={m.num_layer}: only 5 (the official padding of 5 assumes it)")
+    for name in ("niter", "Dsteps", "Gsteps", "epochs_per_step"):
+      if int(t[name]) < 1:
+        out.append(f"train.{name}={t[name]} must be >= 1")
+    if int(t.epochs_per_step) >= 1 and int(t.niter) % int(t.epochs_per_step):
+      out.append(f"train.epochs_per_step={t.epochs_per_step} must divide train.niter={t.niter}")
+    for name in ("lambda_grad", "alpha", "lr_g", "lr_d", "noise_amp"):
+      if float(t[name]) < 0:
+        out.append(f"train.{name}={t[name]} must be >= 0")
+    return out
+
   # ----- the pyramid -----
   def _epochs_per_step(self) -> int:
     k = int(self.config.train.epochs_per_step)
