@@ -131,8 +131,16 @@ def _run(c: Case) -> Case:
   c.eval_record = jax.device_get(fwd(c.variables, batch))
   state = step_lib.new_state(c.config, c.variables, jax.random.key(0))
   c.state0 = state
+  vgg_fn = None
+  if not c.config.train.no_vgg_loss:  # VGG19 weights must travel with such a fixture (any key prefix)
+    from spade_jax.gan.vgg import VGG19Features, vgg19_params_from_torch
+    prefixes = [k[:-len("features.0.weight")] for k in c.arrays if k.endswith("features.0.weight")]
+    assert prefixes, f"{c.name}: uses the VGG loss but holds no VGG19 weights (<prefix>features.<i>.weight)"
+    p = prefixes[0]
+    vgg_vars = vgg19_params_from_torch({k[len(p):]: c.get(k) for k in list(c.arrays) if k.startswith(p + "features.")})
+    vgg_fn = lambda x: VGG19Features().apply(vgg_vars, x)  # noqa: E731
   if "train/losses/D_real" in c.arrays or "train/fake_image" in c.arrays:
-    run = jax.jit(lambda s, b: step_lib.train_step(model, s, b, record=True))
+    run = jax.jit(lambda s, b: step_lib.train_step(model, s, b, vgg_fn=vgg_fn, record=True))
     new_state, metrics, aux = run(state, batch)
     c.new_state, c.metrics, c.aux = jax.device_get((new_state, metrics, aux))
   return c
