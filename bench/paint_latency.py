@@ -13,7 +13,8 @@ Each case has its own server (port 0) and model, compiled first (`Engine.warmup`
 makes; the compile seconds are recorded). The cases are then timed interleaved (A B C A B C ...) so
 they see the same machine load. Per request: the server-side time (`X-Server-Ms`: body read → PNG
 written: decode, checks, model, PNG encode — what the targets bound), the model call alone
-(`X-Render-Ms`) and the client's round trip over localhost. Writes p50 / p95 / min / mean, the
+(`X-Render-Ms`), the client's round trip over localhost, and the process's CPU time per request
+(less sensitive to other jobs on the machine than the wall times). Writes p50 / p95 / min / mean, the
 variations grid's time, device, versions, load average before and after, and where the weights came
 from (random weights of the right config when no trained workdir is given: same cost).
 """
@@ -76,16 +77,17 @@ def _model(name: str, overrides: dict, workdir):
 
 
 def _post(port: int, path: str, body: bytes, params: str = ""):
+  """→ (response, body, round trip ms, CPU ms of this process — server and client — for the request)."""
   conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-  t = time.perf_counter()
+  t, c = time.perf_counter(), time.process_time()
   conn.request("POST", path + params, body=body, headers={"Content-Type": "image/png"})
   r = conn.getresponse()
   data = r.read()
-  rt = (time.perf_counter() - t) * 1e3
+  rt, cpu = (time.perf_counter() - t) * 1e3, (time.process_time() - c) * 1e3
   conn.close()
   if r.status != 200:
     raise RuntimeError(f"{path}: HTTP {r.status}: {data[:300]!r}")
-  return r, data, rt
+  return r, data, rt, cpu
 
 
 def _labels(hw, seed: int) -> bytes:
@@ -114,7 +116,8 @@ def main(argv=None):
   a = ap.parse_args(argv)
 
   from spade_jax import xla_flags
-  xla_flags.configure(cache=False)  # the backend flags paint.py runs with
+  xla_flags.configure()  # paint.py's backend flags, and the persistent compilation cache
+  cache = xla_flags.default_cache_dir()
   from train_step import device_info, versions  # bench/train_step.py: the same device / version record
   from spade_jax.paint.engine import Engine
   from spade_jax.paint.server import PaintServer
@@ -133,7 +136,7 @@ def main(argv=None):
         "overrides": CASES[name], "image_size": list(engine.hw), "ngf": int(family.config.model.ngf),
         "nhidden": int(family.config.model.nhidden), "use_vae": bool(family.config.model.use_vae),
         "G_params": n_params, "weights": weights, "compile_s": round(compile_s, 1),
-        "server_ms": [], "model_ms": [], "round_trip_ms": []}}
+        "server_ms": [], "model_ms": [], "round_trip_ms": [], "cpu_ms": []}}
 
   for name, c in cases.items():  # warm: a few untimed requests
     for k in range(2):
@@ -142,22 +145,23 @@ def main(argv=None):
     for name, c in cases.items():
       if "official_width" in name and i >= a.official_width_requests:
         continue
-      r, data, rt = _post(c["server"].server_address[1], "/api/generate", _labels(c["engine"].hw, i),
-                          f"?seed={i}")
+      r, data, rt, cpu = _post(c["server"].server_address[1], "/api/generate", _labels(c["engine"].hw, i),
+                               f"?seed={i}")
       rec = c["record"]
       rec["server_ms"].append(float(r.getheader("X-Server-Ms")))
       rec["model_ms"].append(float(r.getheader("X-Render-Ms")))
       rec["round_trip_ms"].append(rt)
+      rec["cpu_ms"].append(cpu)
   out_cases = {}
   for name, c in cases.items():
     rec = c["record"]
     grid = []
     for k in range(3):
-      r, data, rt = _post(c["server"].server_address[1], "/api/variations", _labels(c["engine"].hw, 77 + k),
+      r, data, rt, cpu = _post(c["server"].server_address[1], "/api/variations", _labels(c["engine"].hw, 77 + k),
                           "?seed=5")
       grid.append(json.loads(data)["server_ms"])
     summary = {k: v for k, v in rec.items() if not k.endswith("_ms")}
-    summary.update({k: _stats(rec[k]) for k in ("server_ms", "model_ms", "round_trip_ms")})
+    summary.update({k: _stats(rec[k]) for k in ("server_ms", "model_ms", "round_trip_ms", "cpu_ms")})
     summary["variations"] = {"count": c["engine"].num_variations, "server_ms": _stats(grid)}
     if name in TARGETS_MS:
       summary["target_server_ms_p50"] = TARGETS_MS[name]
@@ -174,7 +178,10 @@ def main(argv=None):
       "load_average_before": [round(x, 2) for x in load_before],
       "load_average_after": [round(x, 2) for x in os.getloadavg()],
       "timing": "cases interleaved request by request; server_ms = request body read → PNG ready "
-                "(decode, checks, model, encode); model_ms = the generate call; round_trip = client",
+                "(decode, checks, model, encode); model_ms = the generate call; round_trip = client; "
+                "cpu_ms = CPU time of the whole process (server + client, all threads) per request: on an "
+                "idle machine with N cores the wall time is at least cpu_ms / N",
+      "compile_cache": cache,
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "cases": out_cases,
   }

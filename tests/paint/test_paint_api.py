@@ -251,6 +251,33 @@ def test_worker_runs_only_the_latest_waiting_request():
     worker.stop()
 
 
+def test_a_render_overtaken_by_a_newer_one_is_answered_409(tiny):
+  server = tiny["server"]
+  gate = threading.Event()
+  busy = server.worker.submit(lambda: gate.wait(30), lane="busy")  # the model is busy with something
+  results = {}
+
+  def post(name, seed):
+    results[name] = _generate(server, _labels(), seed=seed)
+  try:
+    first = threading.Thread(target=post, args=("first", 1))
+    first.start()
+    deadline = time.time() + 30
+    while "render" not in server.worker._pending and time.time() < deadline:  # first is waiting
+      time.sleep(0.01)
+    second = threading.Thread(target=post, args=("second", 2))
+    second.start()
+    first.join(30)
+    assert results["first"][0] == 409
+    assert json.loads(results["first"][2]) == {"error": "superseded by a newer render request", "superseded": True}
+  finally:
+    gate.set()
+  second.join(60)
+  assert busy.result(5) is True
+  status, headers, _ = results["second"]
+  assert status == 200 and headers["x-seed"] == "2"
+
+
 # ----- the per-family control hooks, with a stand-in family -----
 def test_control_hooks_keyed_on_the_input_spec():
   engine = control_engine(photo=True)
