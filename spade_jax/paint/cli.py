@@ -116,6 +116,9 @@ def main(argv):
   except (FileNotFoundError, FileExistsError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  except KeyboardInterrupt:  # Ctrl-C while loading or compiling
+    print("paint: stopped before serving", file=sys.stderr)
+    sys.exit(130)
   if FLAGS.host not in ("127.0.0.1", "localhost", "::1"):
     log(f"paint: note: bound to {FLAGS.host}, so other machines can reach this server")
   log(f"paint: ready in {time.perf_counter() - t0:.1f} s — open {server.url}  (Ctrl-C stops)")
