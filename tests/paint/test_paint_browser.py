@@ -239,6 +239,12 @@ def test_the_landscape_drawing(page):
   assert (ids[-1] == 7).sum() > W // 2 and (ids[int(.66 * (H - 1))] == WATER).all()
   url, body = page.generated[-1]
   np.testing.assert_array_equal(decode(body), ids)
+  # the export buttons' files: the ids, and the classes' exact colours (the page's own PNG encoder)
+  for fn, expect in (("idsPNG", ids), ("colourPNG", np.asarray(CLASS_COLOURS, np.uint8)[ids])):
+    b64 = page.page.evaluate(f"""async () => {{
+        const b = new Uint8Array(await (await window.paint.{fn}()).arrayBuffer());
+        let s = ''; for (const x of b) s += String.fromCharCode(x); return btoa(s); }}""")
+    np.testing.assert_array_equal(decode(base64.b64decode(b64)), expect)
 
 
 def test_per_family_controls_from_the_input_spec(browser):

@@ -58,6 +58,10 @@ function colourPixels() {
   return out;
 }
 
+const colourPNG = () => encodePNG(colourPixels(), app.w, app.h, 3);
+app.idsPNG = () => idsBlob();
+app.colourPNG = colourPNG; // what the export buttons download (for scripts and the tests)
+
 function query() { return app.controls ? app.controls.query() : {}; }
 
 const statusParts = {render: "", variations: ""};
@@ -303,7 +307,7 @@ async function main() {
     if (file) await loadIdsFrom(await api("/api/labels", file));
   });
   $("export-ids").addEventListener("click", async () => download(await idsBlob(), "labels.png"));
-  $("export-colours").addEventListener("click", async () => download(await encodePNG(colourPixels(), app.w, app.h, 3), "labels_colour.png"));
+  $("export-colours").addEventListener("click", async () => download(await colourPNG(), "labels_colour.png"));
   $("export-result").addEventListener("click", async () => {
     const r = await api("/api/export", await idsBlob(), query());
     if (r) download(await r.blob(), "paint_export.zip");
