@@ -34,11 +34,9 @@ H = W = 32
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
   family, variables = tiny_family(str(tmp_path_factory.mktemp("paint_data")))
-  engine = Engine(family, variables)
-  lines = []
-  engine.warmup(lines.append)
-  server = serve(engine, family.config)
-  yield {"family": family, "variables": variables, "engine": engine, "server": server, "warmup": lines}
+  engine = Engine(family, variables)  # compiled on first use here (pytest-xdist may run this module's
+  server = serve(engine, family.config)  # tests in two processes); the warm-up is tested below
+  yield {"family": family, "variables": variables, "engine": engine, "server": server}
   server.close()
 
 
@@ -54,10 +52,16 @@ def _generate(server, labels, **params):
 
 
 def test_warmup_compiles_every_call_the_page_makes(tiny):
-  lines = tiny["warmup"]
-  assert len(lines) == 4, lines  # {label, label + style} x {render, variations}
-  assert lines[0].startswith("paint: compiled 1/4: render with label in ")
-  assert "variations x6 with label, style" in lines[3]
+  # the VAE SPADE: {label, label + style photo} x {render, variations of 6}
+  assert tiny["engine"].combinations("T") == [{}, {"style": "T"}] and tiny["engine"].num_variations == 6
+  # every combination of a family with three optional controls, compiled (cheaply: a stand-in family)
+  engine = control_engine(photo=False)
+  lines = []
+  engine.warmup(lines.append)
+  assert len(lines) == 8, lines
+  assert lines[0].startswith("paint: compiled 1/8: render with label in ")
+  assert lines[-1].startswith("paint: compiled 8/8: render with label, clusters, regions, start in ")
+  assert engine._styles == {}  # the warm-up's grey photo is gone
 
 
 def test_model_json(tiny):
