@@ -72,4 +72,5 @@ def get_config() -> ml_collections.ConfigDict:
   e.save_images = True
   e.style = "reconstruction"  # reconstruction (style from the paired photo) | mean (mean codes per class)
   e.mean_codes = ""  # mean style codes file for eval.style=mean ("" = mean_style_codes.npz in the workdir)
+  e.class_names = ""  # comma-separated class names (style classes by name); "" = the dataset's, or ids
   return c

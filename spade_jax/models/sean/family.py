@@ -191,8 +191,57 @@ class SEANFamily(LabelMapFamily):
                               None if "instance" not in checked else jnp.asarray(checked["instance"], jnp.int32))
     return np.asarray(codes), np.asarray(presence)
 
-  def class_ids(self, names: Sequence[str], class_names: Sequence[str] = ()) -> list[int]:
+  def compose_styles(self, variables: dict, labels, instance=None, *, style_image=None, style_labels=None,
+                     style_instance=None, classes: Optional[Sequence[int]] = None, target_image=None,
+                     mean: Optional[styles_lib.MeanCodes] = None, alpha: float = 1.0) -> np.ndarray:
+    """The `styles` input for label maps `labels` from style photos (what `eval.py --mode synthesize`
+    builds from `--style`, `--style-classes`, the paired photos and the mean codes):
+      * `classes=None`: every region from `style_image` (encoded under `style_labels`, default `labels`):
+        the photo's code where it has the class, else the mean code, else `target_image`'s own code,
+        else zero;
+      * `classes`: those classes from `style_image`, blended by `alpha`, every other region from
+        `target_image` (required), by `styles.mix_styles` (a class the photo lacks: the mean code, else the
+        target's own); classes the target lacks take the mean code when there is one.
+    → codes `[B, K, S]`."""
+    b = np.asarray(labels).shape[0]
+    target = None
+    if target_image is not None:
+      target = self.encode_styles(variables, target_image, labels, instance)
+    elif classes is not None:
+      raise ValueError("style classes need the target's own photo (the paired photo of each label map) "
+                       "for the regions that keep their style")
+    if style_image is None:
+      raise ValueError("compose_styles needs a style photo (style_image)")
+    src_labels = labels if style_labels is None else style_labels
+    src_inst = instance if style_labels is None else style_instance
+    src = self.encode_styles(variables, style_image, src_labels, src_inst)
+    if src[0].shape[0] != b:
+      if src[0].shape[0] != 1:
+        raise ValueError(f"{src[0].shape[0]} style photos for {b} label maps (give one, or one per label map)")
+      src = tuple(np.broadcast_to(x, (b,) + x.shape[1:]) for x in src)
+    if classes is None:
+      codes, has = styles_lib.with_mean(src[0], src[1], mean)
+      if target is not None:
+        codes = np.where((~has & target[1])[..., None], target[0], codes)
+      return codes.astype(np.float32)
+    filled, _ = styles_lib.with_mean(target[0], target[1], mean)
+    return styles_lib.mix_styles((filled, target[1]), src, classes, alpha, mean)
+
+  def class_names(self) -> tuple[str, ...]:
+    """The dataset's class names: `eval.class_names` (comma-separated), the synthetic landscapes' own,
+    or () (classes are then named by their ids)."""
+    e = self.config.get("eval")
+    given = (e.get("class_names", "") if e is not None else "") or ""
+    if given:
+      return tuple(n.strip() for n in given.split(","))
+    if self.config.data.name == "synthetic":
+      from spade_jax.data.synthetic.layout import CLASSES
+      return tuple(CLASSES)
+    return ()
+
+  def class_ids(self, names: Sequence[str], class_names: Optional[Sequence[str]] = None) -> list[int]:
     """Class names (or ids as strings) → ids; one ValueError naming an unknown class."""
+    class_names = self.class_names() if class_names is None else tuple(class_names)
     out = []
     for n in names:
       n = str(n).strip()
