@@ -139,9 +139,9 @@ def main(argv=None):
     finally:
       shutil.rmtree(cache, ignore_errors=True)
     results["configs"][name] = {"cold": cold, "cache_fill": fill, "warm": warm}
-  results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-  with open(a.json, "w") as f:
-    json.dump(results, f, indent=1)
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    with open(a.json, "w") as f:  # after every config: a long run leaves what it measured
+      json.dump(results, f, indent=1)
   print(json.dumps({n: {k: (v[k]["first_step_s"], v[k]["compile_s"]) for k in ("cold", "warm")}
                     for n, v in results["configs"].items()}))
 

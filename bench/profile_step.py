@@ -239,7 +239,7 @@ def main(argv=None):
   args = p.parse_args(argv)
   try:
     import spade_jax.xla_flags as xf
-    xf.configure("cpu", cache=False)
+    xf.configure("cpu", dtype=args.dtype, cache=False)
   except ImportError:
     pass
   sides = args.sides.split(",")

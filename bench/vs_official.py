@@ -304,7 +304,8 @@ def main(argv=None):
   if args.xla_flags == "default":
     try:
       xla_flags = importlib.import_module("spade_jax.xla_flags")
-      xla_flags.configure(args.device, cache=False)
+      # bf16 needs oneDNN on CPU; the flags are per process, so the fp32 side then has them too
+      xla_flags.configure(args.device, dtype="bfloat16" if "ours_bf16" in sides else "float32", cache=False)
     except ImportError:
       pass
   if args.label_ids == "auto":

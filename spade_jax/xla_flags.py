@@ -8,13 +8,17 @@
 `XLA_FLAGS` once, when the first backend is created: calling `configure` later has no effect on the
 flags (it says so with a warning) but still sets the cache.
 
-CPU (measured in `bench/results/profile_spade_cpu.md`, attempts table):
-  * `--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true`: convolutions and
-    matmuls go to oneDNN, which uses AVX512-BF16 / AMX for bfloat16 (XLA's own bf16 convolutions are
-    widened to float32); float32 results stay float32 (the parity tests pass under these flags);
+CPU (measured: `bench/results/speed_attempts_cpu.md`):
   * `--xla_cpu_use_xnnpack=false`, `--xla_cpu_experimental_ynn_fusion_type=-individual_dot,
-    -individual_convolution`: single matmuls and convolutions run in oneDNN / Eigen rather than
-    XNNPACK / YNNPACK, faster on SPADE's shapes (e.g. a [32, 9216] x [9216, 1024] matmul: 50 → 19 ms).
+    -individual_convolution`: single matmuls and convolutions run in Eigen rather than XNNPACK /
+    YNNPACK, faster on SPADE's shapes (a [32, 9216] x [9216, 1024] matmul: 50 → 25 ms; the whole
+    iteration: about -10 % CPU time). float32 results stay float32 (the parity tests pass).
+  * with `dtype="bfloat16"` also `--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true`:
+    bf16 convolutions and matmuls go to oneDNN, which uses AVX512-BF16 / AMX (XLA's own bf16
+    convolutions are widened to float32: a 64×64×128 conv 19 → 1.1 ms, a 2048² matmul 30 → 13 ms).
+    Not by default: in this jaxlib an executable holding oneDNN custom calls cannot be written to the
+    persistent compilation cache (`Error writing persistent compilation cache entry ...
+    std::bad_alloc`), so every start compiles again.
 GPU / TPU: no flags.
 """
 
@@ -26,11 +30,10 @@ import warnings
 from typing import Optional
 
 CPU_FLAGS = (
-    "--xla_cpu_use_onednn=true",
-    "--xla_cpu_experimental_onednn_custom_call=true",
     "--xla_cpu_use_xnnpack=false",
     "--xla_cpu_experimental_ynn_fusion_type=-individual_dot,-individual_convolution",
 )
+CPU_BF16_FLAGS = ("--xla_cpu_use_onednn=true", "--xla_cpu_experimental_onednn_custom_call=true")
 FLAGS = {"cpu": CPU_FLAGS}
 
 
@@ -58,8 +61,10 @@ def _guess_platform() -> str:
   return "cpu"
 
 
-def flags_for(platform: str) -> tuple[str, ...]:
-  return FLAGS.get({"cuda": "gpu", "rocm": "gpu"}.get(platform, platform), ())
+def flags_for(platform: str, dtype: Optional[str] = None) -> tuple[str, ...]:
+  platform = {"cuda": "gpu", "rocm": "gpu"}.get(platform, platform)
+  extra = CPU_BF16_FLAGS if (platform == "cpu" and dtype == "bfloat16") else ()
+  return FLAGS.get(platform, ()) + extra
 
 
 def merge_flags(current: str, extra: tuple[str, ...]) -> str:
@@ -69,13 +74,15 @@ def merge_flags(current: str, extra: tuple[str, ...]) -> str:
   return " ".join([current.strip()] + add).strip() if add else current
 
 
-def configure(platform: Optional[str] = None, *, cache_dir: Optional[str] = None, cache: bool = True) -> str:
-  """Set the XLA flags for `platform` (default: guessed from JAX_PLATFORMS / installed plugins) and
+def configure(platform: Optional[str] = None, *, dtype: Optional[str] = None, cache_dir: Optional[str] = None,
+              cache: bool = True) -> str:
+  """Set the XLA flags for `platform` (default: guessed from JAX_PLATFORMS / installed plugins) and the
+  compute `dtype` (the config's `dtype`, when known: "bfloat16" adds oneDNN on CPU), and
   the persistent compilation cache (`cache_dir`, default `$SPADE_JAX_CACHE/xla` or
   `~/.cache/spade_jax/xla`). Returns the resulting XLA_FLAGS."""
   platform = (platform or _guess_platform()).lower()
   if os.environ.get("SPADE_JAX_XLA_FLAGS", "1") != "0":
-    extra = flags_for(platform)
+    extra = flags_for(platform, dtype)
     new = merge_flags(os.environ.get("XLA_FLAGS", ""), extra)
     if new != os.environ.get("XLA_FLAGS", ""):
       if _backends_initialised():

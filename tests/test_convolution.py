@@ -51,11 +51,13 @@ def test_auto_lowering_choice_and_bad_impl():
 
 def test_xla_flags_merge_keeps_the_users_setting(monkeypatch):
   from spade_jax import xla_flags
-  merged = xla_flags.merge_flags("--xla_cpu_use_xnnpack=true --foo=1", xla_flags.CPU_FLAGS)
+  merged = xla_flags.merge_flags("--xla_cpu_use_xnnpack=true --foo=1", xla_flags.flags_for("cpu", "bfloat16"))
   assert "--xla_cpu_use_xnnpack=true" in merged and "--xla_cpu_use_xnnpack=false" not in merged
   assert "--xla_cpu_use_onednn=true" in merged and merged.startswith("--xla_cpu_use_xnnpack=true --foo=1")
   assert xla_flags.merge_flags("", ()) == ""
-  assert xla_flags.flags_for("tpu") == () and xla_flags.flags_for("cuda") == ()
+  # oneDNN custom calls only for bf16 (their executables cannot be stored in the persistent cache)
+  assert not any("onednn" in f for f in xla_flags.flags_for("cpu", "float32"))
+  assert xla_flags.flags_for("tpu") == () and xla_flags.flags_for("cuda", "bfloat16") == ()
 
 
 def test_onehot_lookup_matches_dense_convolution_and_its_kernel_gradient():
