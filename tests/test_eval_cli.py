@@ -11,16 +11,15 @@ from PIL import Image
 
 from spade_jax.evaluate.synthesis_cli import synthesize_files
 from spade_jax.models.spade import SPADEFamily
+from model_utils import find_fixture
 from torch_writer import tensor, write_zip
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def official(shared_dir, tmp_path_factory):
-  stem = shared_dir / "parity" / "spade_small"
-  if not stem.with_suffix(".npz").exists():
-    pytest.skip("parity fixture spade_small not found")
+def official(tmp_path_factory):
+  stem = find_fixture(["G/conv_img.weight", "input/label_map", "input/instance_map", "eval/fake_image"])
   meta = json.loads(stem.with_suffix(".json").read_text())
   with np.load(stem.with_suffix(".npz")) as f:
     arrays = {k: f[k] for k in f.files}
@@ -59,6 +58,12 @@ def test_synthesize_cli_reproduces_the_official_eval_forward(official, tmp_path)
            "--official-options", str(d / "opt.txt"))
   assert r.returncode == 2 and "img0.png exists; pass --overwrite" in r.stderr
   assert "Traceback" not in r.stderr
+  # Without --instances, a model with instance edges uses the class boundaries, and says so.
+  r = _run("--mode", "synthesize", "--labels", str(d / "labels"), "--out", str(tmp_path / "noinst"),
+           "--official-checkpoint", str(d / "latest_net_G.pth"), "--official-options", str(d / "opt.txt"))
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert "note: this model uses instance edges and no --instances were given" in r.stdout
+  assert sorted(p.name for p in (tmp_path / "noinst").iterdir()) == ["img0.png", "img1.png"]
 
 
 def test_synthesize_bad_inputs(official, tmp_path):

@@ -14,13 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from model_utils import missing, parity_dir
+
 from spade_jax.evaluate import fid
 from spade_jax.evaluate.nets import inception
 from spade_jax.io import torch_files
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-PARITY_DIR = pathlib.Path(os.environ.get("SPADE_PARITY_DIR", REPO.parent / "shared" / "parity"))
-FIXTURE = PARITY_DIR / "fid_inception.npz"
+FIXTURE = parity_dir() / "fid_inception.npz"
 
 # Tolerances from FID.md.
 ATOL_FEATS_299 = 1e-4
@@ -33,7 +34,7 @@ RTOL_FD_SMALL = 1e-9
 @pytest.fixture(scope="module")
 def ref():
   if not FIXTURE.is_file():
-    pytest.skip(f"FID parity fixture not found: {FIXTURE} (set SPADE_PARITY_DIR)")
+    pytest.skip(missing("the FID parity fixture", FIXTURE))
   with np.load(FIXTURE) as data:
     return {k: data[k] for k in data.files}
 

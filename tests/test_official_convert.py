@@ -12,6 +12,7 @@ import pytest
 from spade_jax.models.spade.model import SPADEModel
 from spade_jax.models.spade.official.convert import load_state_dict_file, state_dict_to_variables, torch_key_to_path
 from spade_jax.models.spade.official.options import config_from_options, read_opt_txt
+from model_utils import find_fixture
 from torch_writer import tensor, write_zip
 
 OPT_TXT = """----------------- Options ---------------
@@ -104,10 +105,8 @@ def test_unknown_key_is_refused():
 
 
 @pytest.fixture(scope="module")
-def small_fixture(shared_dir):
-  stem = shared_dir / "parity" / "spade_small"
-  if not stem.with_suffix(".npz").exists():
-    pytest.skip(f"parity fixture {stem}.npz not found")
+def small_fixture():
+  stem = find_fixture(["G/conv_img.weight"])
   meta = json.loads(stem.with_suffix(".json").read_text())
   with np.load(stem.with_suffix(".npz")) as f:
     arrays = {k: f[k] for k in f.files}

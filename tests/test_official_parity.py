@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
+
 import pathlib
 import re
 
@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import traverse_util
+from model_utils import parity_dir, parity_params
 
 from spade_jax.nn.blocks import SPADEResBlock
 from spade_jax.nn.modulation import SPADE, parse_spade_norm
@@ -36,14 +37,10 @@ from spade_jax.gan.vgg import VGG19Features, vgg19_params_from_torch
 from spade_jax.models.spade import step as train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-PARITY_DIR = pathlib.Path(os.environ.get("SPADE_PARITY_DIR", REPO.parent / "shared" / "parity"))
+PARITY_DIR = parity_dir()
 ACT_TOL = 1e-4
 REL_TOL = 1e-5
 ABS_FLOOR = 1e-6
-
-
-def _fixtures():
-  return sorted(p.with_suffix("") for p in PARITY_DIR.glob("*.json") if p.with_suffix(".npz").exists())
 
 
 def _load(stem: pathlib.Path):
@@ -277,7 +274,7 @@ def _check_model_fixture(meta, arrays):
   del chained
 
 
-@pytest.mark.parametrize("stem", _fixtures(), ids=lambda p: p.name)
+@parity_params()
 def test_official_fixture(stem):
   meta, arrays = _load(stem)
   if any(k.startswith("G/") for k in arrays):
@@ -287,7 +284,3 @@ def test_official_fixture(stem):
   else:
     pytest.fail(f"{stem.name}: unrecognised fixture layout (neither G/ state dicts nor <layer>/params/)")
 
-
-def test_fixture_directory_is_not_empty():
-  assert PARITY_DIR.is_dir(), f"parity fixtures not found at {PARITY_DIR} (set SPADE_PARITY_DIR)"
-  assert _fixtures(), f"no <name>.json + <name>.npz fixtures in {PARITY_DIR}"

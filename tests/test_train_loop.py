@@ -157,6 +157,12 @@ def test_kill_9_of_train_py_then_resume_is_bit_identical(reference, data_dir, tm
   second = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
   assert second.returncode == 0, second.stderr[-3000:]
   assert "resumed from" in second.stderr
+  # What a user sees: our lines only — no library INFO logs (absl "I1201 ..." lines, JAX's
+  # "Unable to initialize backend 'tpu'", orbax's manager), and what the wait is for.
+  out = second.stdout + second.stderr
+  assert "Unable to initialize backend" not in out and "CheckpointManager" not in out
+  assert not [l for l in out.splitlines() if l[:1] in "IW" and l[1:5].isdigit()], out[-2000:]
+  assert "compiled the training step in" in second.stderr or "compiling the training step" not in second.stderr
   r = ckpt.Checkpointer(workdir, make_config(data_dir)).restore(jax.device_get(reference[1].state))
   assert r.step == TOTAL
   assert_identical(flat_host(r.state), want)
@@ -169,12 +175,16 @@ def test_non_finite_loss_stops_after_keeping_the_last_good_checkpoint(data_dir, 
     loop.train_and_evaluate(c, str(tmp_path))
   msg = str(e.value)
   assert "step 10" in msg and "non-finite loss" in msg and f"checkpoints/{EVERY}" in msg
+  assert "checksums" in msg and "train.lr" in msg and "dtype=float32" in msg
   assert ckpt.Checkpointer(str(tmp_path), c).all_steps() == [EVERY]
 
 
 def test_checkpoint_of_another_model_is_refused(reference, data_dir):
   workdir, _, _ = reference
   c = make_config(data_dir, **{"model.ngf": 8, "model.num_D": 1})
+  before = {n: open(os.path.join(workdir, n), "rb").read() for n in ("config.json", "metrics.jsonl")}
   with pytest.raises(ckpt.ConfigMismatchError) as e:
     loop.train_and_evaluate(c, workdir)
   assert "model.ngf (checkpoint 4, now 8)" in str(e.value) and "model.num_D" in str(e.value)
+  # A refused run writes nothing into the workdir: the earlier run's config and metrics are intact.
+  assert {n: open(os.path.join(workdir, n), "rb").read() for n in before} == before

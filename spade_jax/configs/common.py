@@ -26,7 +26,8 @@ FIELDS = (
     ("async_checkpointing", True, "write checkpoints in a background thread"),
     ("parallel", "mesh", "mesh: jax.jit over a Mesh with NamedSharding | pmap: jax.pmap"),
     ("num_sample_images", 8, "rows of the image grid (taken from the val split)"),
-    ("compilation_cache_dir", "", "persistent XLA compilation cache directory (\"\" = none)"),
+    ("compilation_cache_dir", "auto", "persistent XLA compilation cache: auto ($JAX_COMPILATION_CACHE_DIR, "
+                                      "else ~/.cache/spade_jax/xla) | a folder | \"\" (none)"),
     ("distributed.initialize", "auto", "jax.distributed.initialize: auto (when the environment "
                                        "names a coordinator / cluster) | yes | no"),
     ("distributed.coordinator_address", "", "host:port of process 0 (yes, or auto with it set)"),

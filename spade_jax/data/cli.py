@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from typing import Callable
 
-from spade_jax.data.colors import ColorTableError
+from spade_jax import errors
 from spade_jax.data.dataset import FORMAT_ALIASES, DatasetSpec, SyntheticSpec, spec_from_flags
 from spade_jax.data.layouts import FORMATS
 from spade_jax.data.problems import DataError
@@ -15,6 +15,7 @@ from spade_jax.data.validate import LABEL_FORMATS
 
 
 def add_dataset_flags(p: argparse.ArgumentParser) -> None:
+  errors.add_verbose_flag(p)
   p.add_argument("--format", required=True, choices=FORMATS + tuple(FORMAT_ALIASES))
   p.add_argument("--data-dir", required=True,
                  help="dataset root (synthetic: where it is prepared)")
@@ -48,18 +49,14 @@ def spec_from_args(a: argparse.Namespace) -> DatasetSpec:
 
 
 def run(main: Callable[[], int]) -> None:
-  """Runs a CLI main: bad input gives one line per problem and exit 1, never a traceback."""
-  try:
-    code = main()
-  except DataError as e:
-    print(str(e), file=sys.stderr)
-    code = 1
-  except (ColorTableError, ValueError, OSError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    code = 2
-  except KeyboardInterrupt:
-    code = 130
-  except Exception as e:  # noqa: BLE001 - a CLI for data problems must not dump tracebacks
-    print(f"internal error: {type(e).__name__}: {e}", file=sys.stderr)
-    code = 3
-  sys.exit(code)
+  """Runs a data tool's main: data problems are one line each (exit 1); other user errors one line
+  (exit 2); a bug keeps its traceback (see `spade_jax.errors`)."""
+  def body(argv):
+    try:
+      return main()
+    except DataError as e:
+      if errors.verbose_requested("--verbose" in sys.argv[1:]):
+        raise
+      print(str(e), file=sys.stderr)
+      return 1
+  errors.run_main(body)

@@ -18,6 +18,7 @@ import os
 
 from PIL import Image, ImageDraw
 
+from spade_jax import errors
 from spade_jax.data import cli
 from spade_jax.data.decoding import DecodeError, open_image
 from spade_jax.data.problems import DataError, Problem
@@ -41,6 +42,7 @@ def main(argv=None) -> int:
   p.add_argument("--annotations", required=True, help="COCO instances_<split>2017.json")
   p.add_argument("--labels", required=True, help="folder of stuffthingmaps label PNGs")
   p.add_argument("--out", required=True, help="folder for the instance maps")
+  errors.add_verbose_flag(p)
   a = p.parse_args(argv)
   with open(a.annotations) as f:
     coco = json.load(f)

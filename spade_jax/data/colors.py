@@ -17,8 +17,10 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from spade_jax.errors import UserError
 
-class ColorTableError(ValueError):
+
+class ColorTableError(UserError, ValueError):
   pass
 
 

@@ -74,5 +74,10 @@ def main(argv=None) -> int:
   return 0
 
 
-if __name__ == "__main__":
+def console() -> None:
+  """`spade-inspect`: the same program as `python -m spade_jax.data.inspect`."""
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable
 
+from spade_jax.errors import UserError
+
 
 @dataclasses.dataclass(frozen=True, order=True)
 class Problem:
@@ -15,7 +17,7 @@ class Problem:
     return f"{self.path}: {self.cause}"
 
 
-class DataError(Exception):
+class DataError(UserError):
   """Bad input data. `str()` is one line per problem; no traceback is needed to understand it."""
 
   def __init__(self, problems: Iterable[Problem], header: str = ""):

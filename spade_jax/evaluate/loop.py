@@ -30,7 +30,7 @@ import numpy as np
 from spade_jax.evaluate import fid as fid_lib
 from spade_jax.evaluate import segmentation as seg_lib
 from spade_jax.evaluate.metrics import scores
-from spade_jax.evaluate.synthesize import save_pngs, to_uint8
+from spade_jax.evaluate.synthesize import safe_stem, save_pngs, to_uint8
 
 
 def _sha256(path: str) -> Optional[str]:
@@ -61,7 +61,7 @@ def _val_names(source) -> Callable[[int], str]:
   def name(i: int) -> str:
     raw = source[int(i)].get("name", str(i))
     raw = raw.decode() if isinstance(raw, bytes) else str(raw)
-    return os.path.splitext(os.path.basename(raw))[0] or str(i)
+    return safe_stem(raw) or str(i)
   return name
 
 

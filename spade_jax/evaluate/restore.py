@@ -12,6 +12,7 @@ import numpy as np
 
 from spade_jax import models
 from spade_jax.configs import common
+from spade_jax.configs import validate as config_check
 from spade_jax.train import checkpoint as ckpt_lib
 
 
@@ -20,7 +21,8 @@ def restore_state(config, workdir: str, step: Optional[int] = None):
   config = common.complete(config)
   family = models.build(config)
   template = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
-  ckpt = ckpt_lib.Checkpointer(workdir, config, family=family, async_save=False)
+  config_check.check(config, training=False)
+  ckpt = ckpt_lib.Checkpointer(workdir, config, family=family, async_save=False, create=False)
   try:
     steps = ckpt.all_steps()
     if not steps:
@@ -57,6 +59,7 @@ def load_for_inference(config, workdir: str, step: Optional[int] = None, *, bn_b
 def evaluate(config, workdir: str, step: Optional[int] = None, **kwargs) -> dict:
   """`eval.py` metrics mode: `<workdir>/eval/<step>/metrics.json` + images."""
   from spade_jax.evaluate.loop import evaluate_generator
+  ckpt_lib.require_checkpoints(workdir)  # the cheapest check first
   e = config.get("eval", {})
   seg = e.get("segmenter", "") or None
   if seg and not os.path.exists(seg):  # before the slow restore: fail fast, name the option

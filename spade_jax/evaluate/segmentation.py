@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+
 import time
 from typing import Callable, Iterable, Iterator
 
@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
+from spade_jax import errors
 from spade_jax.evaluate.metrics import confusion_matrix, scores
 from spade_jax.evaluate.nets.segmenter import UNetSegmenter
 
@@ -158,15 +159,10 @@ def main(argv=None) -> int:
   ap.add_argument("--steps", type=int, default=600)
   ap.add_argument("--batch-size", type=int, default=8)
   ap.add_argument("--width", type=int, default=16)
+  errors.add_verbose_flag(ap)
   args = ap.parse_args(argv)
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("seg_config", args.config)
-  if spec is None or not os.path.isfile(args.config):
-    print(f"error: config file not found: {args.config}", file=sys.stderr)
-    return 2
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  config = mod.get_config()
+  from spade_jax.configs.load import load_file
+  config = load_file(args.config)
   config.batch_size = args.batch_size
   from spade_jax.data.pipeline import make_iterator
   nc = num_classes(config)
@@ -183,4 +179,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  errors.run_main(main)

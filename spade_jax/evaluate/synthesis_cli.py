@@ -27,6 +27,17 @@ def _read_style(path: str, hw: tuple[int, int]) -> np.ndarray:
     raise ValueError(f"{path}: unreadable style image ({e})") from None
 
 
+def file_key(seed: int, file_index: int) -> jax.Array:
+  """The RNG key of the `file_index`-th label file under `--seed seed`."""
+  return jax.random.fold_in(jax.random.key(seed), file_index)
+
+
+def sample_key(seed: int, file_index: int = 0, sample: int = 0, num_samples: int = 1) -> jax.Array:
+  """The key of sample `sample` (of `num_samples`) of that file: what `synthesize_files` generates it
+  with (`generate_multimodal`'s split); the paint app uses it so that its results reproduce here."""
+  return jax.random.split(file_key(seed, file_index), num_samples)[sample]
+
+
 def synthesize_files(family, variables: dict, labels: str, out_dir: str, *,
                      instances: Optional[str] = None, instance_from_label: bool = False,
                      style: Optional[str] = None, num_samples: int = 1, seed: int = 0,
@@ -67,9 +78,8 @@ def synthesize_files(family, variables: dict, labels: str, out_dir: str, *,
   style_img = _read_style(style, family.image_hw) if style else None
   os.makedirs(out_dir, exist_ok=True)
   written = []
-  rng = jax.random.key(seed)
   for i, (path, lab, inst) in enumerate(items):
-    stem = os.path.splitext(os.path.basename(path))[0]
+    stem = syn.safe_stem(path)
     outs = [os.path.join(out_dir, f"{stem}.png")] if num_samples == 1 else [
         os.path.join(out_dir, f"{stem}_{k}.png") for k in range(num_samples)]
     existing = [p for p in outs if os.path.exists(p)]
@@ -82,7 +92,7 @@ def synthesize_files(family, variables: dict, labels: str, out_dir: str, *,
       inputs["style_image"] = style_img
     if family.multimodal:
       imgs = syn.generate_multimodal(family, variables, inputs, num_samples=num_samples,
-                                     rng=jax.random.fold_in(rng, i))[:, 0]
+                                     rng=file_key(seed, i))[:, 0]
     else:
       imgs = syn.generate(family, variables, inputs)
     syn.save_pngs(np.asarray(imgs), outs)

@@ -47,20 +47,29 @@ def to_uint8(images) -> np.ndarray:
   return np.clip((np.asarray(images, np.float32) + 1) / 2 * 255, 0, 255).astype(np.uint8)
 
 
-def read_label_png(path: str, label_nc: int) -> np.ndarray:
-  """One label PNG of class ids (mode L / P / I) → int32 [H, W]; 255 → label_nc (don't-care)."""
+def read_label_png(path, label_nc: int, what: Optional[str] = None) -> np.ndarray:
+  """One label PNG of class ids (mode L / P / I) → int32 [H, W]; 255 → label_nc (don't-care).
+
+  `path`: a file name, or the PNG's bytes / a binary file object (then `what` names it in messages)."""
+  import io
   from PIL import Image, UnidentifiedImageError
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path}: label file not found")
+  if isinstance(path, (bytes, bytearray)):
+    source, what = io.BytesIO(path), what or "label PNG"
+  elif hasattr(path, "read"):
+    source, what = path, what or "label PNG"
+  else:
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"{path}: label file not found")
+    source, what = path, what or str(path)
   try:
-    with Image.open(path) as im:
+    with Image.open(source) as im:
       mode = im.mode
       if mode in ("RGB", "RGBA"):
-        raise ValueError(f"{path}: RGB label image where class ids are expected (mode {mode}); save the "
+        raise ValueError(f"{what}: RGB label image where class ids are expected (mode {mode}); save the "
                          "ids as a single-channel PNG")
       arr = np.asarray(im.convert("I") if mode not in ("L", "P") else im).astype(np.int32)
   except (UnidentifiedImageError, OSError) as e:
-    raise ValueError(f"{path}: unreadable image ({e})") from None
+    raise ValueError(f"{what}: unreadable image ({e})") from None
   return np.where(arr == 255, label_nc, arr)
 
 
@@ -74,6 +83,14 @@ def list_label_files(path: str) -> list[str]:
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path}: no such label file or directory")
   return [path]
+
+
+def safe_stem(name: str) -> str:
+  """An output file stem from an input name: its base name without extension, with runs of whitespace
+  as `_` (file names without spaces are easy to type and to pass to other tools)."""
+  import re
+  stem = os.path.splitext(os.path.basename(str(name)))[0]
+  return re.sub(r"\s+", "_", stem.strip())
 
 
 def save_pngs(images: np.ndarray, paths: Sequence[str]) -> None:

@@ -12,6 +12,7 @@ kernel of the equivalent convolution over the stride-dilated input, spatially fl
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable, Mapping, Optional
 
 import jax
@@ -93,3 +94,17 @@ def to_variables(state: Mapping[str, np.ndarray], rule: Callable[[str], Optional
     if template is not None and collection in template:
       out.setdefault(collection, {})
   return out
+
+
+def load_file(path: str) -> dict[str, np.ndarray]:
+  """`.npz` / `.pth` (read without torch; see `torch_files`) → flat dict of numpy arrays."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"official checkpoint not found: {path}")
+  if path.endswith(".npz"):
+    with np.load(path) as f:
+      return {k: f[k] for k in f.files}
+  try:
+    from spade_jax.io.torch_files import load_state_dict
+  except ImportError as e:  # pragma: no cover - torch_files ships with the package
+    raise ImportError(f"cannot read {path}: {e}") from None
+  return load_state_dict(path)

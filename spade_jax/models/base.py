@@ -30,6 +30,9 @@ Sampling (training-time grids, the eval harness, inference):
   * `eval_inputs(batch)` / `eval_protocol()`: the inputs of the evaluation protocol's setting and the
     strings it writes into `metrics.json`; `multimodal`: whether random draws change the output.
 Optional: `load_official(checkpoint, options)` (class method) reads the official release's weights.
+Optional hooks of the paint app (read with getattr): `paint_controls()` → `{input name: {"type":
+"per_class" | "checkbox" | "slider", "min", "max", "default", "label"}}` for `int` inputs, and
+`paint_classes()` → `[(name, (r, g, b)), ...]` for families without `data.label_nc`.
 """
 
 from __future__ import annotations
@@ -97,6 +100,21 @@ class Family:
     return dataclasses.replace(self, axis_name=axis_name)
 
   # ----- config -----
+  optional_config_fields: ClassVar[tuple[str, ...]] = ()  # fields a config may add to the defaults
+
+  @classmethod
+  def default_config(cls):
+    """The family's defaults: `spade_jax/configs/<name>/default.py`'s get_config()."""
+    import importlib
+    return importlib.import_module(f"spade_jax.configs.{cls.name}.default").get_config()
+
+  @classmethod
+  def check_config(cls, config, training: bool = True) -> list[str]:
+    """Problems of the family's own fields (ranges, combinations that cannot work), one string each
+    naming the field (`training=False`: only what sampling needs); the unknown-field and type checks
+    are done for every family (`spade_jax/configs/validate.py`)."""
+    return []
+
   @classmethod
   def state_signature(cls, config) -> dict:
     """The values of `state_fields` (flattened); families may add derived entries."""

@@ -20,7 +20,8 @@ from absl import app, flags
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Config file (configs/<family>/<name>.py).", lock_config=True)
+config_flags.DEFINE_config_file("config", None, "Config: a file (configs/<family>/<name>.py) or a built-in "
+                                "name; optional when --workdir holds the run's config.json.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Training work directory (its checkpoints are read).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
 flags.DEFINE_string("official-checkpoint", None, "Official latest_net_G.pth (or .npz export).")
@@ -44,28 +45,14 @@ def cache_dir() -> str:
   return os.environ.get("JAX_COMPILATION_CACHE_DIR") or xla_flags.default_cache_dir()
 
 
-def load_model(config=None, workdir=None, step=None, official_checkpoint=None, official_options=None,
-               family=None, log=print):
-  """→ (family, variables, step or None, "what was loaded", eval.py arguments that load the same)."""
-  if official_checkpoint or official_options:
-    if not (official_checkpoint and official_options):
-      raise app.UsageError("--official-checkpoint and --official-options go together")
-    from spade_jax import models
-    from spade_jax.configs.common import DEFAULT_FAMILY
-    cls = models.get(family or DEFAULT_FAMILY)
-    if getattr(cls, "load_official", None) is None:
-      raise app.UsageError(f"the {cls.name} family cannot read official checkpoints")
-    fam, variables = cls.load_official(official_checkpoint, official_options)
-    args = ["--official-checkpoint", official_checkpoint, "--official-options", official_options,
-            "--family", cls.name]
-    return fam, variables, None, official_checkpoint, args
-  if config is None or workdir is None:
-    raise app.UsageError("give --config and --workdir, or --official-checkpoint and --official-options")
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"--workdir {workdir}: no such directory")
-  from spade_jax.evaluate.restore import load_for_inference
-  fam, variables, step = load_for_inference(config, workdir, step, log=log, return_step=True)
-  return fam, variables, int(step), workdir, None
+def _reproduce_args(family_name: str, step) -> list[str]:
+  """eval.py arguments that load the same model (written into the export's params.json)."""
+  if FLAGS["official-checkpoint"].value:
+    return ["--official-checkpoint", FLAGS["official-checkpoint"].value, "--official-options",
+            FLAGS["official-options"].value, "--family", family_name]
+  if FLAGS.config is None:  # the config the run wrote into its workdir
+    return ["--workdir", FLAGS.workdir, "--step", str(step)]
+  return _config_args(step)
 
 
 def _config_args(step) -> list[str]:
@@ -79,9 +66,6 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   log = lambda s: print(s, flush=True)  # noqa: E731
-  if not FLAGS["verbosity"].present:
-    from absl import logging
-    logging.set_verbosity(logging.WARNING)  # the checkpoint library's INFO lines are not for this terminal
   try:
     from spade_jax.paint.server import PaintServer
     try:
@@ -99,9 +83,14 @@ def main(argv):
     if cache:  # every compiled call is kept, however quick: a restart compiles nothing
       xla_flags.enable_compilation_cache(cache, min_compile_time_s=0.0)
     t0 = time.perf_counter()
-    fam, variables, step, source, args = load_model(
-        FLAGS.config, FLAGS.workdir, FLAGS.step, FLAGS["official-checkpoint"].value,
-        FLAGS["official-options"].value, FLAGS.family, log=log)
+    if FLAGS.workdir and not os.path.isdir(FLAGS.workdir):
+      raise FileNotFoundError(f"--workdir {FLAGS.workdir}: no such directory")
+    from spade_jax import api
+    model = api.open_model(config=FLAGS.config, workdir=FLAGS.workdir, step=FLAGS.step,
+                           official_checkpoint=FLAGS["official-checkpoint"].value,
+                           official_options=FLAGS["official-options"].value, family=FLAGS.family, log=log)
+    fam, variables, step = model.family, model.variables, model.step
+    source = FLAGS["official-checkpoint"].value or FLAGS.workdir
     from spade_jax.paint.engine import Engine
     from spade_jax.paint.examples import Examples
     engine = Engine(fam, variables, variations=FLAGS.variations)
@@ -110,12 +99,9 @@ def main(argv):
         f"(loaded in {time.perf_counter() - t0:.1f} s); compiling{' (cache ' + cache + ')' if cache else ''} ...")
     engine.warmup(log)
     server.engine = engine
-    server.meta = {"source": source, "step": step, "reproduce_args": args if args is not None else _config_args(step)}
+    server.meta = {"source": source, "step": step, "reproduce_args": _reproduce_args(fam.name, step)}
     server.examples = Examples(fam.config, FLAGS.examples)
     server.log_requests = FLAGS["log-requests"].value
-  except (FileNotFoundError, FileExistsError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
   except KeyboardInterrupt:  # Ctrl-C while loading or compiling
     print("paint: stopped before serving", file=sys.stderr)
     sys.exit(130)
@@ -132,4 +118,6 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  """`spade-paint` / `python paint.py` (one-line user errors, --version, built-in --config names)."""
+  from spade_jax import cli
+  cli.run(main)

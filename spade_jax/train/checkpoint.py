@@ -1,16 +1,20 @@
 """Checkpoints: orbax `CheckpointManager` under `<workdir>/checkpoints/<step>/`.
 
-Each checkpoint holds three items:
-  state   the TrainState as a flat `{"variables.G.params.fc.kernel": array, ...}` dict (every leaf,
+Each checkpoint holds four items:
+  state   the family's state as a flat `{"variables.G.params.fc.kernel": array, ...}` dict (every leaf,
           EMA and optimizer states included);
+  checksums  a CRC-32 of every state leaf's bytes (with its dtype and shape), computed from the arrays
+          being saved and verified on every restore: a checkpoint whose content changed on disk is
+          treated like an unreadable one (checkpoints written before checksums existed restore as they are);
   config  the run's config (JSON), checked on restore: a checkpoint whose state-shaping fields (the
           family's `state_fields`) differ is refused;
   data    each process's data-iterator position (`process_<i>-of-<n>.json`).
 
 Saving is asynchronous (the arrays are copied to the host before `save` returns, so the training
 step may donate them). Restoring tries the newest step first; a checkpoint that cannot be read
-(corrupt, partial) is moved to `<workdir>/checkpoints_unreadable/` with a warning and the previous
-one is tried.
+(corrupt, partial, or failing its checksums) is moved to `<workdir>/checkpoints_unreadable/` with a
+one-line warning and the previous one is tried. A Checkpointer made with `create=False` (evaluation,
+inference) never creates the checkpoint folder.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 import os
 import shutil
 import time
+import zlib
 from typing import Any, Optional
 
 import jax
@@ -28,14 +33,16 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
+from spade_jax.errors import UserError
+
 log = logging.getLogger("spade_jax.train")
 
 
-class ConfigMismatchError(ValueError):
+class ConfigMismatchError(UserError, ValueError):
   """The checkpoint in the workdir belongs to another model configuration."""
 
 
-class NoUsableCheckpointError(RuntimeError):
+class NoUsableCheckpointError(UserError, RuntimeError):
   """Checkpoints exist but none of them can be read."""
 
 
@@ -76,6 +83,42 @@ def unflatten(template, flat: dict[str, Any]):
                               + (f"missing {missing[:5]}{' …' if len(missing) > 5 else ''} " if missing else "")
                               + (f"unexpected {extra[:5]}{' …' if len(extra) > 5 else ''}" if extra else ""))
   return jax.tree_util.tree_unflatten(treedef, [flat[k] for k in keys])
+
+
+# ----------------------------------------------------------------------------------------------
+# content checksums
+def _host_copy(leaf) -> Optional[np.ndarray]:
+  """The full value of a state leaf on this host, or None when this process holds only a part."""
+  if isinstance(leaf, jax.Array):
+    if leaf.is_fully_replicated:
+      return np.asarray(leaf.addressable_data(0))
+    if not leaf.is_fully_addressable:
+      return None
+  return np.asarray(leaf)
+
+
+def checksum(leaf) -> Optional[str]:
+  """`crc32:<dtype>:<shape>:<8 hex digits>` of a leaf's bytes (None when not all on this host)."""
+  a = _host_copy(leaf)
+  if a is None:
+    return None
+  a = np.asarray(a, order="C")
+  shape = "x".join(map(str, a.shape))
+  return f"crc32:{a.dtype.str}:{shape}:{zlib.crc32(a.reshape(-1).view(np.uint8)):08x}"
+
+
+def checksums(flat: dict) -> dict[str, str]:
+  return {k: c for k, c in ((k, checksum(v)) for k, v in flat.items()) if c is not None}
+
+
+def require_checkpoints(workdir: str) -> None:
+  """Raises FileNotFoundError (one line) when `workdir` holds no checkpoints folder."""
+  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+    raise FileNotFoundError(f"{os.path.abspath(workdir)}: no checkpoints folder (is this a training workdir?)")
+
+
+class ChecksumError(ValueError):
+  """A restored checkpoint's content differs from what was written."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -125,7 +168,8 @@ class Restored:
 class Checkpointer:
   """Saves / restores `{state, config, data}`; see the module docstring."""
 
-  def __init__(self, workdir: str, config, *, family=None, keep: int = 3, async_save: bool = True):
+  def __init__(self, workdir: str, config, *, family=None, keep: int = 3, async_save: bool = True,
+               create: bool = True):
     """`family` (a family class or instance; default the one `config.family` names) says which
     config fields must agree (`state_differences`) and how older checkpoints named the state's
     leaves (`legacy_key`, optional)."""
@@ -136,20 +180,24 @@ class Checkpointer:
     self.workdir = os.path.abspath(workdir)
     self.directory = os.path.join(self.workdir, "checkpoints")
     self.config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    if not create:
+      require_checkpoints(self.workdir)
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
-                                           create=True, cleanup_tmp_directories=True)
+                                           create=create, cleanup_tmp_directories=create)
     self.manager = ocp.CheckpointManager(
         self.directory, options=options,
         item_handlers={"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler(),
-                       "data": DataStateHandler()})
+                       "checksums": ocp.JsonCheckpointHandler(), "data": DataStateHandler()})
 
   # ----- save -----
   def save(self, step: int, state, data_state: Optional[dict], *, force: bool = False) -> bool:
     """Starts saving (returns when the arrays are on the host); `force` ignores the interval."""
     if step in self.manager.all_steps():
       return False
-    args = ocp.args.Composite(state=ocp.args.StandardSave(flatten(state)),
+    flat = flatten(state)
+    args = ocp.args.Composite(state=ocp.args.StandardSave(flat),
                               config=ocp.args.JsonSave(self.config_dict),
+                              checksums=ocp.args.JsonSave(checksums(flat)),
                               data=DataStateSave(data_state))
     return self.manager.save(int(step), args=args, force=force)
 
@@ -178,7 +226,7 @@ class Checkpointer:
       dst = os.path.join(dst_root, f"{step}.{time.strftime('%Y%m%d-%H%M%S')}")
       shutil.move(src, dst)
       reason += f"; moved to {dst}"
-    log.warning("checkpoint %s is unreadable (%s): falling back to the previous one", src, reason)
+    log.warning("checkpoint %s is unreadable (%s): set aside, falling back to the previous one", src, reason)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils
       multihost_utils.sync_global_devices(f"spade_jax_ckpt_set_aside_{step}")
@@ -208,12 +256,30 @@ class Checkpointer:
         data=DataStateRestore()))
     back = {v: k for k, v in names.items()}
     flat = {back.get(k, k): v for k, v in dict(r.state).items()}
+    self._verify(step, flat, names)
     extra, missing = set(flat) - set(abstract), set(abstract) - set(flat)
     if extra or missing:
       raise ConfigMismatchError(f"{self.directory}/{step}: state keys differ from this model's "
                                 f"(e.g. {sorted(extra or missing)[:3]})")
     _check_shapes(flat, abstract, f"{self.directory}/{step}")
     return unflatten(template, flat), r.data
+
+  def _verify(self, step: int, flat: dict, names: dict) -> None:
+    """Compares the restored leaves with the checksums written with them (when there are any)."""
+    if not os.path.isdir(os.path.join(self.directory, str(step), "checksums")):
+      return  # written before checksums existed
+    want = self.manager.restore(step, args=ocp.args.Composite(checksums=ocp.args.JsonRestore())).checksums
+
+    def differs(key, value) -> bool:
+      w = want.get(names.get(key, key))
+      c = checksum(value)
+      if w is None or c is None or c.split(":")[1] != w.split(":")[1]:
+        return False  # not recorded, not all on this host, or restored into another dtype
+      return c != w
+    bad = [k for k, v in flat.items() if differs(k, v)]
+    if bad:
+      raise ChecksumError(f"content differs from its checksum in {len(bad)} arrays (e.g. {bad[0]}): the "
+                          "files changed after they were written")
 
   def _check_config(self, step: int, saved: dict, current: dict) -> None:
     diffs = self.family.state_differences(saved, current)
@@ -227,7 +293,10 @@ class Checkpointer:
     a checkpoint of another model config raises ConfigMismatchError first."""
     if current_config is not None:
       self._check_config(step, self.read_config(step), current_config)
-    return self._restore_state(step, template)[0]
+    try:
+      return self._restore_state(step, template)[0]
+    except ChecksumError as e:
+      raise ChecksumError(f"{self.directory}/{step}: {e}") from None
 
   def restore(self, template, current_config: Optional[dict] = None) -> Optional[Restored]:
     """Newest readable checkpoint restored into `template`'s structure (leaves: arrays or
@@ -241,7 +310,7 @@ class Checkpointer:
       try:
         saved = self.read_config(step)
       except Exception as e:  # noqa: BLE001 - any read failure means unreadable
-        self._set_aside(step, f"config: {type(e).__name__}: {e}")
+        self._set_aside(step, "config: " + _short(e))
         tried.append(step)
         continue
       self._check_config(step, saved, current)
@@ -250,7 +319,7 @@ class Checkpointer:
       except ConfigMismatchError:
         raise
       except Exception as e:  # noqa: BLE001
-        self._set_aside(step, f"{type(e).__name__}: {str(e)[:300]}")
+        self._set_aside(step, _short(e))
         tried.append(step)
         continue
       if data_state is None:
@@ -263,6 +332,15 @@ class Checkpointer:
           f"none of the checkpoints {tried} in {self.directory} could be read (moved to "
           f"{self.workdir}/checkpoints_unreadable/); delete the workdir or restore a good copy")
     return None
+
+
+def _short(e: BaseException) -> str:
+  """The cause of a failed read in a few words (TensorStore errors run to hundreds of characters)."""
+  text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+  if isinstance(e, ChecksumError):
+    return text
+  text = text.split(" [source locations=")[0]
+  return f"{type(e).__name__}: {text[:120]}{'…' if len(text) > 120 else ''}"
 
 
 def _restore_type(leaf):

@@ -21,13 +21,15 @@ import numpy as np
 
 from spade_jax import models
 from spade_jax.configs import common
+from spade_jax.configs import validate as config_check
+from spade_jax.errors import ConfigError, UserError
 from spade_jax.train import checkpoint as ckpt_lib
 from spade_jax.train import distributed, logs, parallel
 
 log = logging.getLogger("spade_jax.train")
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
   """A loss or a parameter became NaN / inf; the message names the step and the last checkpoint."""
 
 
@@ -77,11 +79,9 @@ def sample_batch(config, n: int, keys=("image", "label", "instance")) -> Optiona
 def validate(config, num_devices: int, process_count: int):
   b = int(config.batch_size)
   if b % num_devices:
-    raise ValueError(f"batch_size {b} (global) must be divisible by the {num_devices} devices")
+    raise ConfigError(f"config: batch_size={b} (global) must be divisible by the {num_devices} devices")
   if b % process_count:
-    raise ValueError(f"batch_size {b} must be divisible by the {process_count} processes")
-  if int(config.total_steps) <= 0:
-    raise ValueError("total_steps must be positive")
+    raise ConfigError(f"config: batch_size={b} must be divisible by the {process_count} processes")
 
 
 class _Signals:
@@ -110,9 +110,21 @@ class _Signals:
 
 
 def _set_compilation_cache(config):
-  path = config.get("compilation_cache_dir", "")
-  if path and not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
+  """`compilation_cache_dir`: "auto" (the default) = $JAX_COMPILATION_CACHE_DIR, else
+  `~/.cache/spade_jax/xla` (`spade_jax.xla_flags.default_cache_dir`); "" = none; else that folder.
+  A cache already set in this process (tests, a notebook) is kept. Runs of several processes use a
+  folder of their own: an executable compiled without cross-process collectives must never be
+  picked up by a multi-process run of the same program."""
+  from spade_jax import xla_flags
+  path = config.get("compilation_cache_dir", "auto")
+  if not path or jax.config.jax_compilation_cache_dir:
+    return
+  if path == "auto":
+    path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or xla_flags.default_cache_dir()
+  path = os.path.expanduser(path)
+  if jax.process_count() > 1:
+    path = os.path.join(path, f"processes_{jax.process_count()}")
+  xla_flags.enable_compilation_cache(path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -122,6 +134,7 @@ def train_and_evaluate(config, workdir: str, *, data_iterator=None, family=None)
   `family` defaults to the one `config.family` names. A family that trains in stages
   (`staged_train`) drives this function itself, once per stage, with the stage's family and data."""
   config = common.complete(config)
+  config_check.check(config)  # before any data preparation or compilation
   distributed.maybe_initialize(config)
   _set_compilation_cache(config)
   if family is None:
@@ -134,18 +147,21 @@ def train_and_evaluate(config, workdir: str, *, data_iterator=None, family=None)
   validate(config, driver.num_devices, jax.process_count())
   total = int(config.total_steps)
 
-  out = logs.Logs(workdir, active=primary)
   progress = logs.Progress(total, active=primary)
-  if primary:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(config.to_dict(), f, indent=2, sort_keys=True)
   checkpoints = ckpt_lib.Checkpointer(workdir, config, family=family, keep=int(config.keep_checkpoints),
                                       async_save=bool(config.async_checkpointing))
+  try:
+    restored = checkpoints.restore(driver.abstract_state())  # refuses another model's checkpoint
+  except BaseException:
+    checkpoints.close()
+    raise
+  # Only now, with the resume accepted, does the run write into the workdir.
+  out = logs.Logs(workdir, active=primary)
+  if primary:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      json.dump(config.to_dict(), f, indent=2, sort_keys=True)
   it = data_iterator or make_train_iterator(config, process_index=jax.process_index(),
                                             process_count=jax.process_count())
-
-  restored = checkpoints.restore(driver.abstract_state())
   if restored is not None:
     state = driver.from_host(restored.state)
     step = restored.step
@@ -162,15 +178,15 @@ def train_and_evaluate(config, workdir: str, *, data_iterator=None, family=None)
   resources = driver.put_resources(family.load_resources())
   grid_rows = (sample_batch(config, int(config.num_sample_images), family.batch_keys)
                if config.image_every_steps else None)
-  colours = logs.palette(config)
+  colours = logs.palette(config) if grid_rows is not None else None
   recent = collections.deque(maxlen=max(int(family.refinement_batches), 0))
 
   pending: list[tuple[int, dict]] = []
   last_avg: dict = {}
   last_grid = None
-  t_last, step_last = time.time(), step
   data_state = it.get_state()
   last_saved = step if restored is not None else None
+  compiled = False
 
   def flush_metrics():
     """Fetches the pending per-step metrics, checks them, logs their average."""
@@ -206,7 +222,16 @@ def train_and_evaluate(config, workdir: str, *, data_iterator=None, family=None)
         data_state = it.get_state()  # the position *after* this batch: what a resume continues from
         if recent.maxlen:
           recent.append({k: batch[k] for k in family.batch_keys if k in batch})
-        state, metrics = driver.train_step(state, driver.put_batch(batch), resources)
+        device_batch = driver.put_batch(batch)
+        if not compiled:  # ahead of time, so that the user sees what the wait is, and the ETA skips it
+          if not driver.is_compiled(device_batch):
+            t0 = time.time()
+            progress.message("compiling the training step …")
+            driver.compile_step(state, device_batch, resources)
+            progress.message(f"compiled the training step in {time.time() - t0:.1f} s")
+          compiled = True
+          t_last, step_last = time.time(), step
+        state, metrics = driver.train_step(state, device_batch, resources)
         step += 1
         pending.append((step, metrics))
 
@@ -257,8 +282,10 @@ def _non_finite(step, metrics, bad, checkpoints, out, progress):
   last = f"{checkpoints.directory}/{steps[-1]}" if steps else "none (no checkpoint was written yet)"
   terms = ", ".join(f"{k}={metrics[k]}" for k in bad if k != "finite")
   what = ("a parameter became non-finite" if bad == ["finite"] else f"non-finite loss ({terms})")
-  msg = (f"stopped at step {step}: {what}. The last good checkpoint is {last}; re-running resumes "
-         "from it (lower train.lr, check the data, or use dtype=float32 if this repeats).")
+  msg = (f"stopped at step {step}: {what}. The last good checkpoint is {last} (written after finite "
+         "steps only, with checksums that a resume verifies); re-running resumes from it. If it happens "
+         "again: lower train.lr, check the data (python -m spade_jax.data.inspect), or use "
+         "dtype=float32 instead of bfloat16.")
   out.scalars(step, {"non_finite": 1.0})
   out.close()
   progress.message(msg)

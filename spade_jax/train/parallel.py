@@ -15,7 +15,7 @@ Both expose the same methods, so the loop, the checkpoints and the tests do not 
 
 from __future__ import annotations
 
-from typing import Optional
+
 
 import flax.jax_utils
 import jax
@@ -118,8 +118,16 @@ class MeshDriver:
     return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in stacked.items()}
 
   # ----- steps -----
+  def compile_step(self, state, batch, resources=None) -> bool:
+    """Compiles the step for these shapes ahead of time (the first `train_step` then only runs);
+    False when this driver already has it."""
+    return _compile_step(self, state, batch, resources)
+
+  def is_compiled(self, batch) -> bool:
+    return _batch_key(batch) in self.__dict__.get("_compiled", {})
+
   def train_step(self, state, batch, resources=None):
-    return self._step(state, batch, resources)
+    return _step_fn(self, batch)(state, batch, resources)
 
   def metrics_to_host(self, metrics: dict) -> dict:
     return {k: float(np.asarray(v.addressable_data(0))) for k, v in metrics.items()}
@@ -148,7 +156,7 @@ class PmapDriver:
     self.devices = list(devices if devices is not None else jax.local_devices())
     self.num_devices = len(self.devices) * jax.process_count()
     self._step = jax.pmap(make_step_fn(self.family), axis_name=self.axis_name,
-                          donate_argnums=0, in_axes=(0, 0, None), devices=self.devices)
+                          donate_argnums=0, in_axes=(0, 0, 0), devices=self.devices)
     self._init = jax.jit(self.plain.init_state)
     self._init_compiled = None
     self._refine = jax.pmap(self.family.refine_sampling_variables, axis_name=self.axis_name,
@@ -173,6 +181,7 @@ class PmapDriver:
     return flax.jax_utils.replicate(tree, devices=self.devices)
 
   def put_resources(self, tree):
+    """Replicated once (a leading device axis), mapped like the state: not sent again each step."""
     return None if tree is None else flax.jax_utils.replicate(tree, devices=self.devices)
 
   def put_batch(self, local_batch: dict) -> dict:
@@ -184,8 +193,14 @@ class PmapDriver:
       out[k] = v.reshape((n, v.shape[0] // n) + v.shape[1:])
     return out
 
+  def compile_step(self, state, batch, resources=None) -> bool:
+    return _compile_step(self, state, batch, resources)
+
+  def is_compiled(self, batch) -> bool:
+    return _batch_key(batch) in self.__dict__.get("_compiled", {})
+
   def train_step(self, state, batch, resources=None):
-    return self._step(state, batch, resources)
+    return _step_fn(self, batch)(state, batch, resources)
 
   def metrics_to_host(self, metrics: dict) -> dict:
     return {k: float(np.asarray(v)[0]) for k, v in metrics.items()}
@@ -206,6 +221,23 @@ class PmapDriver:
 
   def sample(self, variables, batch: dict, rng) -> np.ndarray:
     return np.asarray(self._sample(variables, _train_batch(batch, self.batch_keys), rng))
+
+
+def _batch_key(batch) -> tuple:
+  return tuple(sorted((k, tuple(v.shape), str(v.dtype)) for k, v in batch.items()))
+
+
+def _compile_step(driver, state, batch, resources) -> bool:
+  compiled = driver.__dict__.setdefault("_compiled", {})
+  key = _batch_key(batch)
+  if key in compiled:
+    return False
+  compiled[key] = driver._step.lower(state, batch, resources).compile()  # noqa: SLF001
+  return True
+
+
+def _step_fn(driver, batch):
+  return driver.__dict__.get("_compiled", {}).get(_batch_key(batch), driver._step)  # noqa: SLF001
 
 
 def _has_sharding(x, sharding) -> bool:

@@ -43,9 +43,17 @@ def _is_prepared(builder: SpadeBuilder) -> bool:
 
 
 def _build(builder: SpadeBuilder) -> None:
-  """Writes the records; another process finishing the same build first is not an error."""
+  """Writes the records; another process finishing the same build first is not an error. tfds's own
+  console output ("Downloading and preparing dataset …" — nothing is downloaded — and its progress
+  bars) is kept off the terminal: our caller says what is being prepared."""
+  import contextlib
+  import io
+
+  import tensorflow_datasets as tfds
+  tfds.disable_progress_bar()
   try:
-    builder.download_and_prepare()
+    with contextlib.redirect_stdout(io.StringIO()):
+      builder.download_and_prepare()
   except Exception:
     if not _is_prepared(builder):
       raise

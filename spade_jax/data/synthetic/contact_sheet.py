@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
+from spade_jax import errors
 from spade_jax.data.synthetic import make_sample
 from spade_jax.data.synthetic.layout import CLASS_COLOURS, make_layout
 from spade_jax.data.synthetic.render import render_photo
@@ -59,14 +60,16 @@ def sheet(seed: int = 0, cols: int = 6, rows: int = 2, size: int = 256, tile: in
   return Image.fromarray(np.concatenate(out, 0))
 
 
-def main():
+def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__)
   p.add_argument("--out", default="docs/synthetic_contact_sheet.png")
   p.add_argument("--seed", type=int, default=0)
-  a = p.parse_args()
+  errors.add_verbose_flag(p)
+  a = p.parse_args(argv)
   sheet(a.seed).save(a.out, optimize=True)
   print(f"wrote {a.out}")
+  return 0
 
 
 if __name__ == "__main__":
-  main()
+  errors.run_main(main)

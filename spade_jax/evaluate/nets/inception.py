@@ -34,7 +34,7 @@ IMAGE_SIZE = 299
 FEATURE_DIM = 2048
 WEIGHTS_ENV = "SPADE_FID_WEIGHTS"
 CACHE_ENV = "SPADE_CACHE_DIR"
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]  # spade_jax/evaluate/nets/inception.py
 DEFAULT_WEIGHTS = REPO_ROOT / "weights" / "fid_inception" / "default_1.pt"
 FETCH_COMMAND = "bash scripts/fetch_fid_weights.sh"
 

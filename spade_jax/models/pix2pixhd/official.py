@@ -153,7 +153,7 @@ def config_from_options(source, base: Optional[ml_collections.ConfigDict] = None
   """Official options (`opt.txt` path, `opt.pkl`, or a dict) → our config (defaults from
   `configs/pix2pixhd/default.py` for anything not given). The image size: `fineSize` for the crop
   modes, else `loadSize` wide; the aspect ratio stays the base config's (Cityscapes: 2)."""
-  from spade_jax.models.spade.official.options import read_options  # the generic opt.txt / opt.pkl reader
+  from spade_jax.io.options import read_options
   opts = read_options(source)
   if opts.get("model", "pix2pixHD") != "pix2pixHD":
     raise ValueError(f"official option model={opts['model']!r} is not supported (only pix2pixHD)")
@@ -204,7 +204,7 @@ def load_official(net_G: str, options, *, net_E: Optional[str] = None, net_D: Op
   """→ (config, variables {"G"[, "E"][, "D"]}) from the released `<which>_net_G.pth` (+ `_net_E.pth` beside it
   when the options use features) and `opt.txt`, read without torch."""
   from spade_jax.models.pix2pixhd.model import Pix2PixHDModel
-  from spade_jax.models.spade.official.convert import load_state_dict_file
+  from spade_jax.io.state_dict import load_file as load_state_dict_file
   config = config_from_options(options)
   for key, value in (config_overrides or {}).items():
     group, _, field = key.rpartition(".")

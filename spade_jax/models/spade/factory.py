@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from spade_jax.gan.discriminator import MultiscaleDiscriminator
 from spade_jax.models.spade.encoder import ConvEncoder

@@ -36,6 +36,11 @@ class SPADEFamily(LabelMapFamily):
       sig["train.ema_decay > 0"] = float(ema["train.ema_decay"] or 0) > 0
     return sig
 
+  @classmethod
+  def check_config(cls, config, training: bool = True) -> list[str]:
+    from spade_jax.models.spade.checks import problems
+    return problems(config, training)
+
   @staticmethod
   def legacy_key(key: str) -> str:
     """The name of a state leaf in checkpoints written before the family interface (one optax

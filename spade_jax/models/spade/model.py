@@ -14,7 +14,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 
-from spade_jax.data.labels import semantic_nc, to_semantics
+from spade_jax.data.labels import onehot_ids, semantic_nc, to_semantics
 from spade_jax.models.spade import factory
 from spade_jax.models.spade.encoder import reparameterize
 
@@ -60,10 +60,14 @@ class SPADEModel:
                    extra: Optional[dict] = None) -> dict:
     """G's `cond`: `segmap` (the official input, edges included); `instance_edge` (its last channel) when
     the layout has one, so that variants can tell class channels from the edge; `style_image` when an
-    image is given (SEAN's style encoder reads it); then `extra` (e.g. SEAN `style` codes, ICPE `dist`)."""
+    image is given (SEAN's style encoder reads it); then `extra` (e.g. SEAN `style` codes, ICPE `dist`).
+    `label_ids`: the class ids of the segmap's one-hot channels (`semantics` makes them one-hot), with
+    which SPADE computes its convolution of the label map as a lookup (same numbers, a fraction of the
+    work: `spade_jax.nn.modulation.OneHotConv`)."""
     cond = {"segmap": segmap}
     if not self.config.data.no_instance:
       cond["instance_edge"] = segmap[..., -1:]
+    cond["label_ids"] = onehot_ids(segmap[..., :-1] if "instance_edge" in cond else segmap)
     if image is not None:
       cond["style_image"] = image
     cond.update(extra or {})

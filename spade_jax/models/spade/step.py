@@ -12,7 +12,7 @@ Both functions work unchanged under `jax.jit` (global batch, sharded or not) and
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp

@@ -13,7 +13,6 @@ right; otherwise one error lists what is wrong.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Mapping, Optional
 
@@ -21,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
+
+from spade_jax.io.state_dict import load_file as load_state_dict_file  # noqa: F401  (re-exported)
 
 _LEAF = {"weight": ("params", "kernel"), "weight_orig": ("params", "kernel"), "bias": ("params", "bias"),
          "weight_u": ("batch_stats", "u"), "weight_v": ("batch_stats", "v"),
@@ -100,17 +101,3 @@ def state_dict_to_variables(state: Mapping[str, np.ndarray], template: Optional[
                        f"({len(problems)} problems; are ngf/ndf, label_nc, contain_dontcare_label, "
                        f"no_instance, norm_{net[:1]}, num_upsampling_layers, use_vae the checkpoint's?): {shown}")
   return traverse_util.unflatten_dict({p: jnp.asarray(v) for p, (_, v) in flat.items()})
-
-
-def load_state_dict_file(path: str) -> dict[str, np.ndarray]:
-  """`.npz` / `.pth` (read without torch; see `torch_files`) → flat dict of numpy arrays."""
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"official checkpoint not found: {path}")
-  if path.endswith(".npz"):
-    with np.load(path) as f:
-      return {k: f[k] for k in f.files}
-  try:
-    from spade_jax.io.torch_files import load_state_dict
-  except ImportError as e:  # pragma: no cover - torch_files ships with the package
-    raise ImportError(f"cannot read {path}: {e}") from None
-  return load_state_dict(path)
