@@ -215,7 +215,8 @@ class OursLatency:
 
 
 class OfficialProcess:
-  def __init__(self, torch_python: str, spade_dir: str, device: str, train_args: list[str]):
+  def __init__(self, torch_python: str, spade_dir: str, device: str, train_args: list[str],
+               omp_wait_policy: str = ""):
     worker = os.path.join(ROOT, "bench", "official_worker.py")
     if not os.path.isfile(os.path.join(spade_dir, "models", "pix2pix_model.py")):
       raise FileNotFoundError(f"--spade-dir {spade_dir}: not a checkout of NVlabs/SPADE "
@@ -225,7 +226,8 @@ class OfficialProcess:
     self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "vs_official_worker.log"), "w")
     self.p = subprocess.Popen([torch_python, worker, "--spade-dir", spade_dir, "--device", device, "--"]
                               + train_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=self.log, text=True, bufsize=1)
+                              stderr=self.log, text=True, bufsize=1,
+                              env=dict(os.environ, **({"OMP_WAIT_POLICY": omp_wait_policy} if omp_wait_policy else {})))
     self._read()
 
   def _read(self):
@@ -294,6 +296,10 @@ def main(argv=None):
   p.add_argument("--label-ids", default="auto", choices=("auto", "off"),
                  help="auto: SPADE's shared conv as a lookup (cond['label_ids'], added by a bench-side "
                       "wrapper when the model does not add it itself); off: the dense convolution")
+  p.add_argument("--omp-wait-policy", default="", choices=("", "PASSIVE", "ACTIVE"),
+                 help="OMP_WAIT_POLICY of the official side ('' = torch's default). On a loaded machine "
+                      "PASSIVE keeps torch's OpenMP threads from collapsing (measured 23-25 s -> 6 s per "
+                      "iteration at load 5; ~2 s idle)")
   p.add_argument("--note", default="", help="free text stored in the JSON (e.g. what else ran)")
   args = p.parse_args(argv)
   sides = [s for s in args.sides.split(",") if s]
@@ -322,7 +328,7 @@ def main(argv=None):
   off_args = official_args(args.crop, args.batch, args.ngf, args.ndf)
   if "official" in sides:
     official = OfficialProcess(os.path.abspath(args.torch_python), os.path.abspath(args.spade_dir),
-                               args.device, off_args)
+                               args.device, off_args, args.omp_wait_policy)
     torch_info = official.call(cmd="info")
   configs = {}
   for s in sides:
@@ -413,6 +419,7 @@ def main(argv=None):
       "ratio_note": "official time / our time (> 1: ours is faster), from the medians and from the minima",
       "latency_g_forward_batch1": latency,
       "label_ids_lookup": args.label_ids,
+      "official_omp_wait_policy": args.omp_wait_policy or "torch default",
       "note": args.note,
   }
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
