@@ -15,7 +15,7 @@ from spade_jax.configs.sean.default import get_config as _base
 def get_config():
   c = _base()
   c.seed = 0
-  c.total_steps = 1200
+  c.total_steps = 600
   c.batch_size = 4
   m = c.model
   m.ngf, m.ndf, m.nhidden = 16, 16, 16

@@ -68,8 +68,11 @@ def swap(family, variables, batches, classes, mean, seed=0):
           "gen_swap": out_s, "change": change, "numbers": numbers}
 
 
-def grid_png(result, path, colours, scale=2):
-  from PIL import Image
+CAPTIONS = ("label map", "photo A", "photo B", "A's styles", "B's styles", "swap", "|swap - A|")
+
+
+def grid_png(result, path, colours, scale=3, swapped="swap"):
+  from PIL import Image, ImageDraw
   from spade_jax.evaluate.synthesize import to_uint8
   lab = np.asarray(colours, np.uint8)[np.clip(result["label"], 0, len(colours) - 1)]
   change = np.clip(result["change"], 0, 1)
@@ -81,6 +84,13 @@ def grid_png(result, path, colours, scale=2):
   for i, t in enumerate(tiles):
     canvas[:, i * (w + gap):i * (w + gap) + w] = t
   img = Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+  band = 14
+  out = Image.new("RGB", (img.width, img.height + band), "white")
+  out.paste(img, (0, band))
+  draw = ImageDraw.Draw(out)
+  for i, text in enumerate(CAPTIONS):
+    draw.text((i * (w + gap) * scale + 2, 1), swapped if text == "swap" else text, fill=(0, 0, 0))
+  img = out
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   img.save(path)
 
@@ -120,7 +130,9 @@ def main(argv=None) -> int:
   if colours is None:
     rng = np.random.default_rng(0)
     colours = rng.integers(0, 256, (family.num_channels, 3))
-  grid_png(result, args.out, colours)
+  names = family.class_names()
+  grid_png(result, args.out, colours,
+           swapped="+".join(names[c] if c < len(names) else str(c) for c in classes) + " from B")
   with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
     json.dump(result["numbers"], f, indent=1)
   print(json.dumps(result["numbers"]))
