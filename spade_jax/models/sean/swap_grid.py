@@ -29,6 +29,7 @@ def _pick(family, batches, classes, min_fraction=0.15):
   """(target index, photo B index) among the val samples."""
   labels = np.concatenate([b["label"] for b in batches])
   images = np.concatenate([b["image"] for b in batches])
+  instances = np.concatenate([b.get("instance", b["label"]) for b in batches])
   inside = np.isin(labels, classes)
   frac = inside.mean((1, 2))
   ok = np.flatnonzero(frac >= min_fraction)
@@ -37,29 +38,30 @@ def _pick(family, batches, classes, min_fraction=0.15):
   t = int(ok[0])
   colour = lambda i: images[i][inside[i]].mean(0)  # noqa: E731
   b = int(max((i for i in ok if i != t), key=lambda i: float(np.linalg.norm(colour(i) - colour(t)))))
-  return labels, images, t, b
+  return labels, images, instances, t, b
 
 
 def swap(family, variables, batches, classes, mean, seed=0):
   """→ dict of the images and numbers (see the module docstring)."""
   import jax
   from spade_jax.evaluate.synthesize import generate
-  labels, images, t, b = _pick(family, batches, classes)
-  lab = labels[t:t + 1]
-  codes_a, has_a = family.encode_styles(variables, images[t:t + 1], lab)
-  codes_b, has_b = family.encode_styles(variables, images[b:b + 1], labels[b:b + 1])
+  labels, images, instances, t, b = _pick(family, batches, classes)
+  lab, inst = labels[t:t + 1], instances[t:t + 1]
+  codes_a, has_a = family.encode_styles(variables, images[t:t + 1], lab, inst)
+  codes_b, has_b = family.encode_styles(variables, images[b:b + 1], labels[b:b + 1], instances[b:b + 1])
   filled_a, _ = styles_lib.with_mean(codes_a, has_a, mean)
   filled_b, _ = styles_lib.with_mean(codes_b, has_b, mean)
   swapped = styles_lib.mix_styles((filled_a, has_a), (codes_b, has_b), classes, alpha=1.0, mean=mean)
   key = jax.random.key(seed)
-  gen = lambda c: np.asarray(generate(family, variables, {"label": lab, "styles": c}, rng=key))[0]  # noqa: E731
+  extra = {} if family.config.data.no_instance else {"instance": inst}
+  gen = lambda c: np.asarray(generate(family, variables, {"label": lab, "styles": c, **extra}, rng=key))[0]  # noqa: E731
   out_a, out_b, out_s = gen(filled_a), gen(filled_b), gen(swapped)
   region = np.isin(lab[0], classes)
   change = np.abs(out_s - out_a).mean(-1)
   numbers = {"target_index": t, "photo_b_index": b, "classes": [int(c) for c in classes],
              "class_pixels_fraction": round(float(region.mean()), 4),
-             "mean_abs_change_inside": round(float(change[region].mean()), 4),
-             "mean_abs_change_outside": round(float(change[~region].mean()), 4),
+             "mean_abs_change_inside": round(float(change[region].mean()), 6),
+             "mean_abs_change_outside": round(float(change[~region].mean()), 6),
              "mean_abs_difference_A_vs_B_inside": round(float(np.abs(out_b - out_a).mean(-1)[region].mean()), 4),
              "mean_abs_difference_A_vs_B_outside": round(float(np.abs(out_b - out_a).mean(-1)[~region].mean()), 4)}
   numbers["inside_over_outside"] = round(numbers["mean_abs_change_inside"] / max(numbers["mean_abs_change_outside"],
@@ -115,7 +117,7 @@ def main(argv=None) -> int:
     batches = []
     for batch in make_iterator(family.config, "val", process_index=0, process_count=1):
       keep = np.asarray(batch["mask"], bool)
-      batches.append({k: np.asarray(batch[k])[keep] for k in ("label", "image")})
+      batches.append({k: np.asarray(batch[k])[keep] for k in ("label", "image", "instance")})
       if len(batches) >= args.val_batches:
         break
     result = swap(family, variables, batches, classes, mean)
