@@ -22,7 +22,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 
-from spade_jax.data.labels import semantic_nc, to_semantics
+from spade_jax.data.labels import onehot_ids, semantic_nc, to_semantics
 from spade_jax.gan.discriminator import MultiscaleDiscriminator
 from spade_jax.models.spade.generator import SPADEGenerator
 from spade_jax.nn.modulation import parse_spade_norm
@@ -95,10 +95,13 @@ class SEANModel:
 
   def conditioning(self, segmap: jax.Array, *, image: Optional[jax.Array] = None,
                    styles: Optional[jax.Array] = None, noise: Optional[dict] = None) -> dict:
-    """G's `cond`: the segmap; the style photo or the given codes (`style`); replayed noise draws."""
+    """G's `cond`: the segmap; the style photo or the given codes (`style`); replayed noise draws;
+    `label_ids` (the class ids of the one-hot channels: the SPADE branches compute their convolution of
+    the label map as a lookup, `spade_jax.nn.modulation.OneHotConv`)."""
     cond = {"segmap": segmap}
     if not self.config.data.no_instance:
       cond["instance_edge"] = segmap[..., -1:]
+    cond["label_ids"] = onehot_ids(segmap[..., :-1] if "instance_edge" in cond else segmap)
     if styles is not None:
       cond["style"] = styles
     elif image is not None:

@@ -18,7 +18,6 @@ one error lists every missing, unexpected and mis-shaped entry.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Mapping, Optional
 
@@ -27,6 +26,7 @@ import ml_collections
 import numpy as np
 
 from spade_jax.io import state_dict as sd
+from spade_jax.io.options import read_options
 
 # official option → (group, our field)
 _FIELDS = {
@@ -47,12 +47,6 @@ _FIELDS = {
 _SUPPORTED = {"netG": ("spade",), "netD": ("multiscale",), "netD_subarch": ("n_layer",), "model": ("pix2pix",)}
 _DATASETS = {"custom": "folder"}
 TRANSPOSED_CONVS = ("10",)  # Zencoder.model.10 is the ConvTranspose2d
-
-
-def read_options(source) -> dict:
-  """`opt.txt` / `opt.pkl` path or a mapping → dict (the official option-file formats are SPADE's)."""
-  from spade_jax.models.spade.official.options import read_options as read
-  return read(source)
 
 
 def config_from_options(source, base: Optional[ml_collections.ConfigDict] = None) -> ml_collections.ConfigDict:
@@ -161,17 +155,6 @@ def state_dict_to_variables(state: Mapping[str, np.ndarray], template: Optional[
                               "num_upsampling_layers, style_length, nhidden, n_layers_D, num_D the checkpoint's?")
 
 
-def load_state_dict_file(path: str) -> dict:
-  """`.pth` (read without torch) or `.npz` → `{key: array}`."""
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"official checkpoint not found: {path}")
-  if path.endswith(".npz"):
-    with np.load(path) as f:
-      return {k: f[k] for k in f.files}
-  from spade_jax.io.torch_files import load_state_dict
-  return load_state_dict(path)
-
-
 def load_official(net_G: str, options, *, net_D: Optional[str] = None, config_overrides: Optional[dict] = None):
   """→ (config, variables {"G", ["D"]}) from the official options and checkpoint files."""
   from spade_jax.models.sean.model import SEANModel
@@ -184,7 +167,7 @@ def load_official(net_G: str, options, *, net_D: Optional[str] = None, config_ov
     node[leaf] = value
   model = SEANModel(config)
   template = jax.eval_shape(lambda: model.init(jax.random.key(0)))
-  variables = {"G": state_dict_to_variables(load_state_dict_file(net_G), template["G"], "G")}
+  variables = {"G": state_dict_to_variables(sd.load_file(net_G), template["G"], "G")}
   if net_D:
-    variables["D"] = state_dict_to_variables(load_state_dict_file(net_D), template["D"], "D")
+    variables["D"] = state_dict_to_variables(sd.load_file(net_D), template["D"], "D")
   return config, variables
