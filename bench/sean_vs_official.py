@@ -109,40 +109,23 @@ def worker_main(argv):
     reply.write(json.dumps(out) + "\n")
 
 
-class OfficialProcess:
-  def __init__(self, torch_python: str, sean_dir: str, train_args: list[str]):
-    if not os.path.isfile(os.path.join(sean_dir, "models", "networks", "architecture.py")):
-      raise FileNotFoundError(f"--sean-dir {sean_dir}: not a copy of ZPdesu/SEAN (models/networks/architecture.py "
-                              "is missing); fetch it into .anchors/SEAN")
-    if not os.path.isfile(torch_python):
-      raise FileNotFoundError(f"--torch-python {torch_python}: no such interpreter")
-    self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "sean_vs_official_worker.log"), "w")
-    self.p = subprocess.Popen([torch_python, os.path.abspath(__file__), "--worker", "--sean-dir", sean_dir, "--"]
-                              + train_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                              text=True, bufsize=1)
-    self._read()
+def official_process(torch_python: str, sean_dir: str, train_args: list[str]):
+  """`vs_official.OfficialProcess` (the JSON-lines pipe to a torch child) running this file's worker."""
+  from vs_official import OfficialProcess
 
-  def _read(self):
-    line = self.p.stdout.readline()
-    if not line:
-      raise RuntimeError(f"the official worker exited (see {self.log.name})")
-    return json.loads(line)
-
-  def call(self, **cmd):
-    self.p.stdin.write(json.dumps(cmd) + "\n")
-    self.p.stdin.flush()
-    out = self._read()
-    if "error" in out:
-      raise RuntimeError(out["error"])
-    return out
-
-  def close(self):
-    try:
-      self.p.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
-      self.p.stdin.flush()
-      self.p.wait(timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-      self.p.kill()
+  class SEANProcess(OfficialProcess):
+    def __init__(self):  # noqa: D107 - the parent's protocol, another child command
+      if not os.path.isfile(os.path.join(sean_dir, "models", "networks", "architecture.py")):
+        raise FileNotFoundError(f"--sean-dir {sean_dir}: not a copy of ZPdesu/SEAN (models/networks/"
+                                "architecture.py is missing); fetch it into .anchors/SEAN")
+      if not os.path.isfile(torch_python):
+        raise FileNotFoundError(f"--torch-python {torch_python}: no such interpreter")
+      self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "sean_vs_official_worker.log"), "w")
+      self.p = subprocess.Popen([torch_python, os.path.abspath(__file__), "--worker", "--sean-dir", sean_dir, "--"]
+                                + train_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                text=True, bufsize=1)
+      self._read()
+  return SEANProcess()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -262,7 +245,7 @@ def main(argv=None):
   load_before = os.getloadavg()
   t_start = time.time()
   off_args = official_args(args.crop, args.batch, args.ngf, args.ndf)
-  official = OfficialProcess(os.path.abspath(args.torch_python), os.path.abspath(args.sean_dir), off_args)
+  official = official_process(os.path.abspath(args.torch_python), os.path.abspath(args.sean_dir), off_args)
   info = official.call(cmd="info")
   official_counts = official.call(cmd="count", args=official_args(256, 1, 64, 64))
   config = our_config(args.crop, args.batch, args.ngf, args.ndf)
