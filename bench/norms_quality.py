@@ -13,7 +13,7 @@ weights are scored), then scored by the
 evaluation harness, `spade_jax.evaluate.loop.evaluate_generator` (FID on the validation split; mIoU /
 pixel accuracy with `--segmenter_dir`); each variant's `metrics.json` goes to `--out_dir/<variant>`.
 SEAN reads its style codes from the paired real image at evaluation (reconstruction setting, as in
-the SEAN paper; SPEC §7.3): the harness passes the real image to every generator.
+the SEAN paper; ZPdesu/SEAN `models/networks/normalization.py`: `ACE`): the harness passes the real image to every generator.
 """
 
 from __future__ import annotations

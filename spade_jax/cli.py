@@ -164,7 +164,13 @@ def run(main):
   @functools.wraps(main)
   def guarded(argv):
     from spade_jax import xla_flags
-    xla_flags.configure(cache=False)  # backend flags, before JAX starts (the run sets the cache)
+    dtype = None
+    if "config" in FLAGS:
+      try:
+        dtype = FLAGS.config.get("dtype") if FLAGS.config is not None else None
+      except Exception:  # noqa: BLE001 - a config that failed to load is reported by the command
+        dtype = None
+    xla_flags.configure(dtype=dtype, cache=False)  # backend flags, before JAX starts (the run sets the cache)
     quiet_libraries(errors.verbose_requested(FLAGS.verbose))
     with errors.boundary(FLAGS.verbose):
       try:

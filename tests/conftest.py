@@ -4,13 +4,23 @@ import pathlib
 
 import chex
 
-# Must run before JAX initialises its backends.
+# Must run before JAX initialises its backends: 4 CPU devices, and the XLA flags every entry point sets
+# (spade_jax.xla_flags: the tests compute what train.py computes, and its children match this process).
 chex.set_n_cpu_devices(4)
+from spade_jax import xla_flags  # noqa: E402
+
+xla_flags.configure("cpu", cache=False)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
 from model_utils import SHARED_DIR, load_config, missing  # noqa: E402,F401  (prefer model_utils)
+
+# Every persistent compilation cache the tests touch (`compilation_cache_dir="auto"` runs in this process,
+# `train.py` children) is the tests' own, never the user's ~/.cache/spade_jax/xla.
+from train_utils import default_cache_dir as _test_cache_dir  # noqa: E402
+
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _test_cache_dir())
 
 jax.config.update("jax_default_matmul_precision", "highest")
 # Compile time dominates these tiny-shape tests; numerics are unaffected (parity passes either way).

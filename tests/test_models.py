@@ -19,7 +19,7 @@ def n_params(tree) -> int:
   return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
 
 
-# Official counts (SPEC §3.3–3.5, measured on the PyTorch modules): G without VAE, D, E.
+# Official counts (NVlabs/SPADE `models/networks/{generator,discriminator,encoder}.py`, measured on the PyTorch modules): G without VAE, D, E.
 OFFICIAL_COUNTS = {
     "ade20k": (96_492_483, 5_836_930),
     "coco_stuff": (97_480_899, 5_904_514),

@@ -1,4 +1,4 @@
-"""COCO instance maps in the official SPADE form, from the COCO annotation JSON (SPEC §2.1).
+"""COCO instance maps in the official SPADE form, from the COCO annotation JSON (NVlabs/SPADE `data/<dataset>_dataset.py`: `get_paths`).
 
     python -m spade_jax.data.coco_instances --annotations annotations/instances_train2017.json \
         --labels DIR/train_label --out DIR/train_inst

@@ -18,7 +18,7 @@ from spade_jax.data.colors import load_color_table
 from spade_jax.data.validate import LabelSpec
 
 FORMAT_ALIASES = {"coco": "coco_stuff"}
-# Official per-dataset settings (SPEC §1.5): used by `inspect` when --label-nc is not given.
+# Official per-dataset settings (NVlabs/SPADE `data/<dataset>_dataset.py`, `modify_commandline_options`): used by `inspect` when --label-nc is not given.
 PRESETS = {
     "synthetic": {"label_nc": 10, "contain_dontcare_label": False, "no_instance": False},
     "cityscapes": {"label_nc": 35, "contain_dontcare_label": False, "no_instance": False},

@@ -1,7 +1,7 @@
 """Reading image files: photos (→ RGB), id maps (labels, instances) and their failure causes.
 
 Everything that touches file bytes goes through here, so the builders, the pipeline and `inspect`
-decode exactly alike (SPEC §2.3: photos `convert('RGB')`; 8-bit and palette labels give their pixel
+decode exactly alike (NVlabs/SPADE `data/pix2pix_dataset.py`: `__getitem__`: photos `convert('RGB')`; 8-bit and palette labels give their pixel
 values / palette indices; 16-bit instance maps keep their raw integer ids).
 """
 

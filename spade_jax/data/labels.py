@@ -1,4 +1,4 @@
-"""Label maps → network input: one-hot (+ don't-care channel) + instance-edge channel (SPEC §2.4, §2.5).
+"""Label maps → network input: one-hot (+ don't-care channel) + instance-edge channel (NVlabs/SPADE `models/pix2pix_model.py`: `preprocess_input`; NVlabs/SPADE `models/pix2pix_model.py`: `get_edges`).
 
 Runs inside jit (jnp) on `[B, H, W]` integer maps; layout of the result is NHWC:
 channels `0..label_nc-1` = classes, `label_nc` = don't-care (only with `contain_dontcare_label`), and

@@ -1,6 +1,6 @@
 """Finding the samples of a dataset on disk: files, split, and which photo goes with which label.
 
-Per format (SPEC §2.1):
+Per format (NVlabs/SPADE `data/<dataset>_dataset.py`: `get_paths`):
   * cityscapes: the official tree (`gtFine/<split>/<city>/*_gtFine_labelIds.png`, `*_instanceIds.png`,
     `leftImg8bit/<split>/<city>/*_leftImg8bit.png`) or the pix2pixHD layout (`<split>_label`,
     `<split>_img`, `<split>_inst`); samples pair on `city_seq_frame`.

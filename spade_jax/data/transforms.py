@@ -1,4 +1,4 @@
-"""Geometry and value transforms of one sample, exactly as the official loader (SPEC §2.2, §2.3).
+"""Geometry and value transforms of one sample, exactly as the official loader (NVlabs/SPADE `data/base_dataset.py`: `get_params`, `get_transform`; NVlabs/SPADE `data/pix2pix_dataset.py`: `__getitem__`).
 
 One parameter set (crop origin, flip) is drawn from the *label* size and applied to photo, label
 and instance map alike. Photos are resized bicubic (official default; bilinear selectable), label

@@ -130,7 +130,7 @@ def load_segmenter(path: str, *, n_blocks=None) -> tuple[Callable, dict]:
       deeplab-pytorch's `deeplabv2_resnet101_msc-cocostuff164k-100000.pth` (182 classes;
       `spade_jax.evaluate.nets.deeplab_convert`; `n_blocks` other than ResNet-101's only for tests).
 
-  COCO-Stuff protocol with DeepLabV2 (SPEC §6; the paper released no eval code, this follows
+  COCO-Stuff protocol with DeepLabV2 (the paper released no eval code; this follows
   SMIS#6 / CC-FPSE#4): the 5,000 val2017 images; each generated image is segmented at the generated
   resolution (256×256), after the same uint8 quantisation as the saved PNGs, with the original's
   test-time processing (BGR, 0–255 minus the mean, max over scales 1, 0.75, 0.5, logits resized

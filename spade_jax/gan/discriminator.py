@@ -1,4 +1,4 @@
-"""PatchGAN discriminators (SPEC §3.4): NLayer and multi-scale, returning intermediate features."""
+"""PatchGAN discriminators (NVlabs/SPADE `models/networks/discriminator.py`): NLayer and multi-scale, returning intermediate features."""
 
 from __future__ import annotations
 

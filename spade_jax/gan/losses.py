@@ -1,4 +1,4 @@
-"""SPADE losses (SPEC §4.1, §4.2): GAN (hinge / ls / original / w), feature matching, KL, VGG."""
+"""SPADE losses (NVlabs/SPADE `models/networks/loss.py`: `GANLoss`; `models/pix2pix_model.py`: `compute_generator_loss`): GAN (hinge / ls / original / w), feature matching, KL, VGG."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Frozen VGG19 feature taps for the perceptual loss (SPEC §3.6), weights from torchvision's `vgg19`.
+"""Frozen VGG19 feature taps for the perceptual loss (NVlabs/SPADE `models/networks/architecture.py`: `VGG19`, `loss.py`: `VGGLoss`), weights from torchvision's `vgg19`.
 
 Taps after relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 (torchvision `features` indices 1, 6, 11, 20,
 29). Inputs are used as given ([-1, 1] images: the official loss applies no ImageNet normalisation).

@@ -1,4 +1,4 @@
-"""SPADE residual block (SPEC §3.2)."""
+"""SPADE residual block (NVlabs/SPADE `models/networks/architecture.py`: `SPADEResnetBlock`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CLADE and CLADE-ICPE (class-adaptive normalization, tzt101/CLADE; SPEC §7.2).
+"""CLADE and CLADE-ICPE (class-adaptive normalization, tzt101/CLADE; tzt101/CLADE `models/networks/normalization.py`).
 
 CLADE replaces SPADE's convolutional γ/β by a per-class lookup: with `K` class channels (label_nc +
 don't-care, the instance-edge channel excluded), each layer of width `C` holds `gamma [K, C]`

@@ -1,4 +1,4 @@
-"""One-hot, don't-care and instance-edge channels on hand-made maps (SPEC §1.6, §2.4, §2.5)."""
+"""One-hot, don't-care and instance-edge channels on hand-made maps (NVlabs/SPADE `options/base_options.py`: label_nc / contain_dontcare_label / no_instance; NVlabs/SPADE `models/pix2pix_model.py`: `preprocess_input`; NVlabs/SPADE `models/pix2pix_model.py`: `get_edges`)."""
 
 import jax.numpy as jnp
 import numpy as np

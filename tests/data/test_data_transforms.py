@@ -1,4 +1,4 @@
-"""Geometry as the official loader (SPEC §2.2): sizes per mode, shared crop/flip, interpolation."""
+"""Geometry as the official loader (NVlabs/SPADE `data/base_dataset.py`: `get_params`, `get_transform`): sizes per mode, shared crop/flip, interpolation."""
 
 import numpy as np
 import pytest

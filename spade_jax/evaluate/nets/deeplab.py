@@ -1,5 +1,5 @@
 """DeepLabV2 (dilated ResNet-101 + ASPP, output stride 8): the COCO-Stuff segmenter of the SPADE paper's
-mIoU / accuracy numbers (SPEC §6), as in kazuto1011/deeplab-pytorch, whose published COCO-Stuff 164k
+mIoU / accuracy numbers (the paper and NVlabs/SPADE issues; the repository ships no metric code), as in kazuto1011/deeplab-pytorch, whose published COCO-Stuff 164k
 checkpoint (`deeplabv2_resnet101_msc-cocostuff164k-100000.pth`) `spade_jax.evaluate.nets.deeplab_convert`
 loads.
 

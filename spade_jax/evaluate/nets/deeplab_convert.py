@@ -1,6 +1,6 @@
 """kazuto1011/deeplab-pytorch DeepLabV2 weights → `spade_jax.evaluate.nets.deeplab.DeepLabV2` variables.
 
-The checkpoint used for the SPADE paper's COCO-Stuff mIoU (SPEC §6.2, NVlabs/SPADE#39) is
+The checkpoint used for the SPADE paper's COCO-Stuff mIoU (NVlabs/SPADE#39) is
 `deeplabv2_resnet101_msc-cocostuff164k-100000.pth` (182 classes), the state dict of
 `MSC(DeepLabV2(n_blocks=[3, 4, 23, 3], atrous_rates=[6, 12, 18, 24]), scales=[0.5, 0.75])`. Nothing
 is downloaded here; get it from `DOWNLOAD_URL`.

@@ -1,4 +1,4 @@
-"""VAE style encoder (SPEC §3.5): image → (mu, logvar); reparameterisation with an explicit key."""
+"""VAE style encoder (NVlabs/SPADE `models/networks/encoder.py`: `ConvEncoder`): image → (mu, logvar); reparameterisation with an explicit key."""
 
 from __future__ import annotations
 

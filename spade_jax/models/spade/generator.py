@@ -1,4 +1,4 @@
-"""SPADE generator (SPEC §3.3)."""
+"""SPADE generator (NVlabs/SPADE `models/networks/generator.py`: `SPADEGenerator`)."""
 
 from __future__ import annotations
 
