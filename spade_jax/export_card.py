@@ -30,10 +30,16 @@ def card_text(model, filename: str) -> str:
            "", "## Evaluation", ""]
   m = model.metrics
   if m:
-    keys = [k for k in ("fid", "miou", "pixel_acc", "real_miou", "diversity_l1", "num_images") if m.get(k) is not None]
-    lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys),
-              "| " + " | ".join(f"{m[k]:.4g}" if isinstance(m[k], float) else str(m[k]) for k in keys) + " |", "",
-              "Protocol (from `metrics.json`):", "", "```json",
+    rows = m["settings"] if isinstance(m.get("settings"), dict) else {"": m}  # several eval settings
+    rows = {n: r for n, r in rows.items() if "skipped" not in r}
+    keys = [k for k in ("fid", "miou", "pixel_acc", "real_miou", "diversity_l1", "style_accuracy", "num_images")
+            if any(r.get(k) is not None for r in rows.values())]
+    head = (["setting"] if len(rows) > 1 or "" not in rows else []) + keys
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n, r in rows.items():
+      cells = [f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k)) for k in keys]
+      lines.append("| " + " | ".join(([n] if len(head) > len(keys) else []) + cells) + " |")
+    lines += ["", "Protocol (from `metrics.json`):", "", "```json",
               json.dumps({k: v for k, v in (m.get("protocol") or {}).items() if k != "config"}, indent=1), "```"]
   else:
     lines.append("Not evaluated (run `spade-eval` on the workdir before exporting to include the numbers).")

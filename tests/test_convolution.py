@@ -154,3 +154,10 @@ def test_conv_module_uses_matmul_for_small_outputs_with_same_numbers(monkeypatch
   np.testing.assert_allclose(y_auto, y_lib, rtol=1e-5, atol=1e-6)
   text = jax.jit(functools.partial(conv.apply, train=False)).lower(v, x).as_text()
   assert "convolution" not in text and "dot_general" in text
+
+
+def test_xla_flags_can_be_turned_off(monkeypatch):
+  from spade_jax import xla_flags
+  monkeypatch.setenv("XLA_FLAGS", "--foo=1")
+  monkeypatch.setenv("SPADE_JAX_XLA_FLAGS", "0")
+  assert xla_flags.configure("cpu", dtype="bfloat16", cache=False) == "--foo=1"

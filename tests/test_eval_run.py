@@ -77,7 +77,9 @@ def test_metrics_json_images_and_cache(run):
   assert p["split"] == "val" and p["resolution"] == [32, 32] and p["images"] == 4 and p["step"] == STEP
   assert p["generation"].startswith("style-guided")
   assert p["weights_sha256"] == {"fid_inception": _sha256(run["fid_weights"]),
-                                 "segmenter": _sha256(os.path.join(run["seg_dir"], "params.npz"))}
+                                 "segmenter": _sha256(os.path.join(run["seg_dir"], "params.npz")),
+                                 "style_classifier": None}  # no eval.style_classifier
+  assert p["style"] is None and "style_accuracy" not in m
   assert p["config"]["model"]["ngf"] == 4
   images = sorted(os.listdir(os.path.join(out, "images")))
   assert len(images) == 4 and all(n.endswith(".png") for n in images)

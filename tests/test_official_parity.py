@@ -75,7 +75,7 @@ def _close_rel(ours, ref, what, rel=REL_TOL, floor=ABS_FLOOR):
   assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
   bad = np.abs(ours - ref) > floor + rel * np.abs(ref)
   assert not bad.any(), (f"{what}: {int(bad.sum())}/{bad.size} elements off, max abs diff "
-                         f"{float(np.max(np.abs(ours - ref))):.3g}")
+                         f"{float(np.max(np.abs(ours - ref))):.3g} (ours {ours.ravel()[:3]}, ref {ref.ravel()[:3]})")
 
 
 def _compare_tree(ours: dict, ref: dict, what: str, check=_close_rel):

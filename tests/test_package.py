@@ -115,3 +115,24 @@ def test_wheel_installs_and_runs_outside_the_checkout(tiny_model, tmp_path):
   assert r.returncode == 0, r.stderr[-3000:]
   lab = _labels()
   np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), tiny_model.generate(lab, seed=3, instance=lab))
+
+
+def test_model_card_lists_every_evaluation_setting():
+  """A family evaluated in several settings (SEAN: reconstruction, mean codes) gets one row each."""
+  import types
+  import ml_collections
+  from spade_jax.export_card import card_text
+  metrics = {"step": 5, "family": "sean",
+             "settings": {"reconstruction": {"fid": 12.5, "num_images": 4}, "mean_codes": {"fid": 30.25, "num_images": 4},
+                          "other": {"skipped": "no file"}},
+             "protocol": {"reconstruction": {"style_setting": "reconstruction"}}}
+  model = types.SimpleNamespace(
+      config=ml_collections.ConfigDict({"data": {"name": "synthetic", "label_nc": 10}, "batch_size": 2}),
+      family=types.SimpleNamespace(name="sean", image_hw=(32, 32)), step=5, source="", licence="",
+      info={"inputs": [{"name": "label", "required": True}]}, metrics=metrics)
+  text = card_text(model, "m.safetensors")
+  assert "| setting | fid | num_images |" in text
+  assert "| reconstruction | 12.5 | 4 |" in text and "| mean_codes | 30.25 | 4 |" in text
+  assert "other" not in text.split("Protocol")[0] and '"style_setting": "reconstruction"' in text
+  single = card_text(types.SimpleNamespace(**{**vars(model), "metrics": {"fid": 7.0, "num_images": 4}}), "m")
+  assert "| fid | num_images |" in single and "| 7 | 4 |" in single

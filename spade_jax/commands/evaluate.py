@@ -29,6 +29,15 @@ flags.DEFINE_bool("instance-from-label", False, "synthesize: use class boundarie
 flags.DEFINE_string("out", None, "synthesize: output directory; export: the .safetensors file.")
 flags.DEFINE_string("style", None, "synthesize: style image for style-guided synthesis (VAE models).")
 flags.DEFINE_integer("num-samples", 1, "synthesize: samples per label map (multimodal, VAE models).")
+flags.DEFINE_string("photos", None, "synthesize, per-region style models (SEAN): the label maps' own photos (same "
+                    "file names): alone = reconstruction; with --style-classes the regions that keep their style.")
+flags.DEFINE_string("style-classes", None, "synthesize, per-region style models: comma-separated classes (names or "
+                    "ids) that take --style's code, e.g. sky,water; needs --photos.")
+flags.DEFINE_string("style-label", None, "synthesize, per-region style models: the --style photo's own label map "
+                    "(default: each label map).")
+flags.DEFINE_string("mean-codes", None, "synthesize, per-region style models: mean codes per class (default: "
+                    "<workdir>/mean_style_codes.npz when it exists): a class the style photo lacks takes its mean.")
+flags.DEFINE_float("alpha", 1.0, "synthesize, per-region style models: blend of the swapped classes' codes (0..1).")
 flags.DEFINE_integer("seed", 0, "synthesize: random seed.")
 flags.DEFINE_bool("overwrite", False, "synthesize: overwrite existing outputs.")
 flags.DEFINE_string("official-checkpoint", None, "Official latest_net_G.pth (or .npz export).")
@@ -70,8 +79,15 @@ def _main(argv):
       print("note: this model uses instance edges and no --instances were given: using the class "
             "boundaries of each label map as instance edges")
       from_label = True
+    from spade_jax.evaluate.synthesis_cli import RegionStyles
+    mean = FLAGS["mean-codes"].value
+    if mean is None and FLAGS.workdir and hasattr(model, "mean_codes_path"):
+      default = model.mean_codes_path(FLAGS.workdir)
+      mean = default if os.path.isfile(default) else None
+    regions = RegionStyles(photos=FLAGS.photos, classes=FLAGS["style-classes"].value,
+                           style_label=FLAGS["style-label"].value, mean_codes=mean, alpha=FLAGS.alpha)
     synthesize_files(model, variables, FLAGS.labels, FLAGS.out, instances=FLAGS.instances,
-                     instance_from_label=from_label, style=FLAGS.style,
+                     instance_from_label=from_label, style=FLAGS.style, regions=regions,
                      num_samples=FLAGS["num-samples"].value, seed=FLAGS.seed, overwrite=FLAGS.overwrite)
   elif FLAGS.mode == "export":
     if not FLAGS.out:

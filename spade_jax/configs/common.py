@@ -58,3 +58,35 @@ def get_config() -> ml_collections.ConfigDict:
 def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A copy of `config` with the run fields added where missing (defaults above)."""
   return _fill(ml_collections.ConfigDict(config.to_dict()))
+
+
+def tiny_run(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The cadence of the families' `tiny` test configs: 8 steps of batch 4, logs every 2 steps, grids and
+  checkpoints every 4, 2 grid rows."""
+  c.seed, c.total_steps, c.batch_size = 0, 8, 4
+  c.log_every_steps, c.image_every_steps, c.checkpoint_every_steps = 2, 4, 4
+  c.keep_checkpoints, c.num_sample_images = 3, 2
+  return c
+
+
+def tiny_synthetic_data(d: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The `tiny` configs' data: 32×32 crops (load 36) of 16 + 4 synthetic landscapes rendered at 32×32
+  (10 classes, instance maps), prepared under ~/.cache/spade_jax unless `data_dir` is set; one reader."""
+  d.name, d.data_dir, d.label_nc = "synthetic", "", 10
+  d.crop_size, d.load_size = 32, 36
+  d.synthetic_train_size, d.synthetic_val_size, d.synthetic_resolution = 16, 4, 32
+  d.num_threads = 1
+  return d
+
+
+def label_map_data(label_nc: int, *, no_instance: bool, name: str = "synthetic", crop_size: int = 256,
+                   load_size: int = 286, aspect_ratio: float = 1.0, preprocess_mode: str = "resize_and_crop",
+                   contain_dontcare_label: bool = False) -> ml_collections.ConfigDict:
+  """The `data` block of a label-map family's defaults (the official option names)."""
+  d = ml_collections.ConfigDict()
+  d.name, d.data_dir = name, ""
+  d.label_nc, d.contain_dontcare_label, d.no_instance = label_nc, contain_dontcare_label, no_instance
+  d.crop_size, d.load_size, d.aspect_ratio = crop_size, load_size, aspect_ratio
+  d.preprocess_mode, d.no_flip = preprocess_mode, False
+  return d
+

@@ -12,7 +12,14 @@ Protocol (frozen; written into every `metrics.json`):
     same resolution, don't-care ignored (`evaluate/metrics.py`);
   * diversity (multimodal families): mean pairwise L1 distance, in [0, 1] pixel units, between
     `diversity_samples` images generated from independent draws (`diversity_inputs`) for the same label
-    map, averaged over the split.
+    map, averaged over the split;
+  * style (with `eval.style_classifier`, on datasets whose records carry their style: the synthetic
+    landscapes): the classifier of `evaluate/style.py` names the (time of day, season) of generated
+    images; `style_accuracy` (style from the paired photo: the family's `eval_inputs`),
+    `style_accuracy_random` (multimodal families: `diversity_inputs`, scored against the paired photo),
+    `style_accuracy_cross` (the label map of A with the photo of B, B = the record one batch earlier,
+    scored against B: the family's image inputs of `input_spec` swapped) and `style_accuracy_real`
+    (the real photos: the ceiling); the exact wording is `style.PROTOCOL`.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import numpy as np
 
 from spade_jax.evaluate import fid as fid_lib
 from spade_jax.evaluate import segmentation as seg_lib
+from spade_jax.evaluate import style as style_lib
 from spade_jax.evaluate.metrics import scores
 from spade_jax.evaluate.synthesize import safe_stem, save_pngs, to_uint8
 
@@ -84,28 +92,45 @@ def real_statistics(config, batches, extractor, cache_dir: str, log=print) -> np
 def evaluate_generator(family, variables: dict, config, out_dir: str, *, segmenter_dir: Optional[str] = None,
                        fid_weights: Optional[str] = None, diversity_samples: int = 2, seed: int = 0,
                        save_images: bool = True, cache_dir: Optional[str] = None, extra: Optional[dict] = None,
-                       log=print) -> dict:
-  """Runs the protocol above on `config`'s val split; writes `out_dir/metrics.json` (+ images)."""
+                       style_classifier: Optional[str] = None, fid: bool = True, log=print) -> dict:
+  """Runs the protocol above on `config`'s val split; writes `out_dir/metrics.json` (+ images).
+  `fid=False` skips the Inception network (FID None): quick looks at the other metrics."""
   from spade_jax.data.dataset import default_cache_dir
   from spade_jax.data.pipeline import make_iterator
   cache_dir = cache_dir or config.data.get("cache_dir", "") or default_cache_dir()
   os.makedirs(out_dir, exist_ok=True)
   multimodal = bool(family.multimodal)
-  extractor = fid_lib.FIDFeatureExtractor(fid_weights, batch_size=max(1, config.batch_size))
+  extractor = fid_lib.FIDFeatureExtractor(fid_weights, batch_size=max(1, config.batch_size)) if fid else None
   seg = seg_lib.load_segmenter(segmenter_dir) if segmenter_dir else None  # U-Net dir or DeepLabV2 file
   source = _val_source(config)
   names = _val_names(source)
   total = len(source)
   every = max(1, total // 10)  # about ten progress lines
+  style = None
+  if style_classifier:
+    what = "config.eval.style_classifier"
+    style = (*style_lib.load(style_classifier, what), style_lib.style_table(source, what),
+             style_lib.StyleScores())
+    style_lib.check_resolution(style[1], family.image_hw, what)
+  photo_inputs = {i.name for i in family.input_spec() if i.kind == "image"}  # style photos
+  n_random = max(diversity_samples, 1 if style is not None else 0) if multimodal else 0
 
   @jax.jit
   def gen(variables, batch, rng):
     fake = family.generate(variables, family.eval_inputs(batch), rng)
     samples = []
-    if multimodal:
-      for k in range(diversity_samples):
-        samples.append(family.generate(variables, family.diversity_inputs(batch), jax.random.fold_in(rng, k + 1)))
+    for k in range(n_random):
+      samples.append(family.generate(variables, family.diversity_inputs(batch), jax.random.fold_in(rng, k + 1)))
     return fake, samples
+
+  @jax.jit
+  def gen_cross(variables, batch, style_batch, rng):
+    """The label map (and instances) of `batch` with the style photos of `style_batch`."""
+    inputs, other = family.eval_inputs(batch), family.eval_inputs(style_batch)
+    return family.generate(variables, {**inputs, **{k: other[k] for k in photo_inputs & set(inputs)}}, rng)
+
+  guided = None  # whether the eval inputs carry a style photo (found on the first batch)
+  previous = None  # (the previous batch's inputs, mask, index): the cross-style test's style photos
 
   real_batches = []
   fake_feats, conf, div_sum, div_n, count = [], None, 0.0, 0, 0
@@ -113,12 +138,22 @@ def evaluate_generator(family, variables: dict, config, out_dir: str, *, segment
   rng = jax.random.key(seed)
   for bi, batch in enumerate(make_iterator(config, "val", seed=seed)):
     mask = np.asarray(batch["mask"], bool)
-    real_batches.append({"image": batch["image"], "mask": mask})
+    if fid:
+      real_batches.append({"image": batch["image"], "mask": mask})
     jb = {k: jnp.asarray(batch[k]) for k in family.batch_keys if k in batch}
     fake, samples = gen(variables, jb, jax.random.fold_in(rng, bi))
     fake = np.asarray(fake)[mask]
-    u8 = to_uint8(fake)
-    fake_feats.append(extractor(u8))
+    if style is not None:
+      if guided is None:
+        guided = bool(photo_inputs & set(jax.eval_shape(family.eval_inputs, jb)))
+      _style_scores(style, batch, mask, fake, samples, guided)
+      if guided and previous is not None:
+        keep = mask & previous[1]
+        cross = np.asarray(gen_cross(variables, jb, previous[0], jax.random.fold_in(rng, 10_000 + bi)))
+        style[3].add("cross", style[0](cross[keep]), style[2][previous[2][keep]])
+      previous = (jb, mask, np.asarray(batch["index"]))
+    if fid:
+      fake_feats.append(extractor(to_uint8(fake)))
     if seg is not None:
       c = seg_lib.confusion(seg[0], [{"image": fake, "label": np.asarray(batch["label"])[mask]}],
                             seg[1]["num_classes"])
@@ -136,30 +171,59 @@ def evaluate_generator(family, variables: dict, config, out_dir: str, *, segment
     if count // every != (count - len(fake)) // every or count == total:
       _progress(count, total, t0, log)
 
-  real_feats = real_statistics(config, real_batches, extractor, cache_dir, log)
-  metrics = {"fid": fid_lib.fid_from_features(np.concatenate(fake_feats), real_feats, method="gram"),
-             "num_images": count}
+  metrics = {"fid": None, "num_images": count}
+  if fid:
+    real_feats = real_statistics(config, real_batches, extractor, cache_dir, log)
+    metrics["fid"] = fid_lib.fid_from_features(np.concatenate(fake_feats), real_feats, method="gram")
   if seg is not None:
     s = scores(conf)
     metrics.update(miou=s["miou"], pixel_acc=s["pixel_acc"], real_miou=seg[1].get("real_val_miou"),
                    real_pixel_acc=seg[1].get("real_val_pixel_acc"))
   metrics["diversity_l1"] = div_sum / div_n if div_n else None
+  if style is not None:
+    res = style[3].result()
+    for test in ("paired", "random", "real", "cross"):
+      metrics["style_accuracy" + ("" if test == "paired" else "_" + test)] = res.get(test, {}).get("joint")
+    metrics["style"] = {**res, "classifier_real_val_accuracy": style[1].get("real_val_accuracy")}
   h, w = family.image_hw
   metrics["protocol"] = {
       "split": "val", "resolution": [h, w], "images": count,
       "family": family.name,
       **family.eval_protocol(),
-      "fid": "TF-Inception pool3, uint8 at the generator resolution, TF1 bilinear to 299; exact trace term",
+      "fid": ("TF-Inception pool3, uint8 at the generator resolution, TF1 bilinear to 299; exact trace term"
+              if fid else None),
       "segmentation": "don't-care ignored; accumulated confusion; mIoU over classes with non-empty union",
       "diversity": (f"mean pairwise L1 in [0,1] over {diversity_samples} samples of independent draws"
                     if multimodal else None),
-      "weights_sha256": {"fid_inception": _sha256(str(fid_lib.inception.resolve_weights_path(fid_weights))),
-                         "segmenter": _sha256(seg[1]["weights_file"]) if seg is not None else None},
+      "style": style_lib.PROTOCOL if style is not None else None,
+      "weights_sha256": {"fid_inception": (_sha256(str(fid_lib.inception.resolve_weights_path(fid_weights)))
+                                           if fid else None),
+                         "segmenter": _sha256(seg[1]["weights_file"]) if seg is not None else None,
+                         "style_classifier": _sha256(style[1]["weights_file"]) if style is not None else None},
       "config": json.loads(config.to_json_best_effort()),
       **(extra or {})}
   with open(os.path.join(out_dir, "metrics.json"), "w") as f:
     json.dump(metrics, f, indent=2)
   miou = "" if seg is None else f", mIoU {metrics['miou']:.4f}" + (
       f" (real {metrics['real_miou']:.4f})" if metrics["real_miou"] is not None else "")  # None: DeepLabV2
-  log(f"eval: FID {metrics['fid']:.2f}{miou} → {out_dir}/metrics.json")
+  sty = "" if style is None else f", style accuracy {_fmt(metrics['style_accuracy'])} (random " \
+      f"{_fmt(metrics['style_accuracy_random'])}, cross {_fmt(metrics['style_accuracy_cross'])}, real " \
+      f"{_fmt(metrics['style_accuracy_real'])})"
+  log(f"eval: FID {_fmt(metrics['fid'], '.2f')}{miou}{sty} → {out_dir}/metrics.json")
   return metrics
+
+
+def _fmt(x, spec: str = ".3f") -> str:
+  return "n/a" if x is None else format(x, spec)
+
+
+def _style_scores(style, batch, mask, fake, samples, style_guided: bool) -> None:
+  """Scores one batch: the real photos, the generated images (when their style came from the paired
+  photo) and the first random-code sample, all against the paired photo's style."""
+  predict, _, table, scores_ = style
+  target = table[np.asarray(batch["index"])[mask]]
+  scores_.add("real", predict(np.asarray(batch["image"])[mask]), target)
+  if style_guided:
+    scores_.add("paired", predict(fake), target)
+  if samples:
+    scores_.add("random", predict(np.asarray(samples[0])[mask]), target)

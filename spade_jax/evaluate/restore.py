@@ -4,6 +4,7 @@ batches, as the training loop does for its samples)."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
 
@@ -57,7 +58,11 @@ def load_for_inference(config, workdir: str, step: Optional[int] = None, *, bn_b
 
 
 def evaluate(config, workdir: str, step: Optional[int] = None, **kwargs) -> dict:
-  """`eval.py` metrics mode: `<workdir>/eval/<step>/metrics.json` + images."""
+  """`eval.py` metrics mode: `<workdir>/eval/<step>/metrics.json` + images. A family with several
+  `eval_settings` (e.g. SEAN: reconstruction and mean codes) gets one folder per setting,
+  `eval/<step>/<setting>/metrics.json` + images, and a summary `eval/<step>/metrics.json`
+  (`{"step", "family", "settings": {name: metrics without the protocol, or {"skipped": why}},
+  "protocol": {name: its protocol without the config}}`)."""
   from spade_jax.evaluate.loop import evaluate_generator
   ckpt_lib.require_checkpoints(workdir)  # the cheapest check first
   e = config.get("eval", {})
@@ -67,11 +72,34 @@ def evaluate(config, workdir: str, step: Optional[int] = None, **kwargs) -> dict
                             f"DeepLabV2 .pth/.npz file: see the README); train the synthetic "
                             f"segmenter with `python -m spade_jax.evaluate.segmentation --config CONFIG "
                             f"--out {seg}`, or set --config.eval.segmenter='' to skip mIoU")
-  kwargs = {"segmenter_dir": seg, "fid_weights": e.get("fid_weights", "") or None,
+  style = e.get("style_classifier", "") or None
+  if style and not os.path.isdir(style):
+    raise FileNotFoundError(f"config.eval.style_classifier: {style} does not exist; train it with `python -m "
+                            f"spade_jax.evaluate.style --config CONFIG --out {style}`, or set "
+                            f"--config.eval.style_classifier='' to skip the style metrics")
+  kwargs = {"segmenter_dir": seg, "fid_weights": e.get("fid_weights", "") or None, "style_classifier": style,
             "diversity_samples": int(e.get("diversity_samples", 2)),
             "save_images": bool(e.get("save_images", True)), **kwargs}
   from spade_jax.evaluate.nets.inception import resolve_weights_path
-  resolve_weights_path(kwargs["fid_weights"])  # fail fast, with the fetch instructions
+  if kwargs.get("fid", True):
+    resolve_weights_path(kwargs["fid_weights"])  # fail fast, with the fetch instructions
   family, variables, step = load_for_inference(config, workdir, step, return_step=True)
-  return evaluate_generator(family, variables, family.config, os.path.join(workdir, "eval", str(step)),
-                            extra={"step": int(step)}, **kwargs)
+  out_dir = os.path.join(workdir, "eval", str(step))
+  settings = family.eval_settings(workdir)
+  if not settings:
+    return evaluate_generator(family, variables, family.config, out_dir, extra={"step": int(step)}, **kwargs)
+  log = kwargs.get("log", print)
+  summary = {"step": int(step), "family": family.name, "settings": {}, "protocol": {}}
+  for name, fam in settings.items():
+    if isinstance(fam, str):  # a setting that cannot run here: say why, in the summary too
+      log(f"setting {name}: not evaluated: {fam}")
+      summary["settings"][name] = {"skipped": fam}
+      continue
+    log(f"setting {name}: {fam.eval_protocol().get('generation', name)}")
+    m = evaluate_generator(fam, variables, fam.config, os.path.join(out_dir, name),
+                           extra={"step": int(step), "setting": name}, **kwargs)
+    summary["settings"][name] = {k: v for k, v in m.items() if k != "protocol"}
+    summary["protocol"][name] = {k: v for k, v in m["protocol"].items() if k != "config"}
+  with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  return summary

@@ -86,3 +86,18 @@ class MultiscaleDiscriminator(nn.Module):
       if i != self.num_D - 1:
         x = avg_pool_3x3_s2(x)
     return outs
+
+
+def discriminate_pair(D: nn.Module, variables: dict, segmap: jax.Array, fake: jax.Array, real: jax.Array,
+                      train: bool = True) -> tuple[list, list, dict]:
+  """A conditional D on `[seg|fake ; seg|real]` in one batch (one set of batch statistics, as the
+  official `discriminate`) → (fake outputs, real outputs, new D batch_stats)."""
+  d_in = jnp.concatenate([jnp.concatenate([segmap, fake], -1), jnp.concatenate([segmap, real], -1)], 0)
+  params, stats = variables["params"], variables.get("batch_stats", {})
+  if train:
+    outs, upd = D.apply({"params": params, "batch_stats": stats}, d_in, train=True, mutable=["batch_stats"])
+    stats = upd["batch_stats"]
+  else:
+    outs = D.apply({"params": params, "batch_stats": stats}, d_in, train=False)
+  n = fake.shape[0]
+  return [[t[:n] for t in scale] for scale in outs], [[t[n:] for t in scale] for scale in outs], stats

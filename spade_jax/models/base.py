@@ -28,7 +28,8 @@ Sampling (training-time grids, the eval harness, inference):
     map, z, a style image, per-region codes, feature maps, …) and the images it makes;
     `check_inputs(inputs)` validates host inputs with one-line errors that name the input;
   * `eval_inputs(batch)` / `eval_protocol()`: the inputs of the evaluation protocol's setting and the
-    strings it writes into `metrics.json`; `multimodal`: whether random draws change the output.
+    strings it writes into `metrics.json`; `multimodal`: whether random draws change the output;
+    `eval_settings(workdir)`: several named settings the harness evaluates side by side (default none).
 Optional: `load_official(checkpoint, options)` (class method) reads the official release's weights.
 Optional hooks of the paint app (read with getattr): `paint_controls()` → `{input name: {"type":
 "per_class" | "checkbox" | "slider", "min", "max", "default", "label"}}` for `int` inputs, and
@@ -205,6 +206,12 @@ class Family:
     raise NotImplementedError
 
   def eval_protocol(self) -> dict[str, str]:
+    return {}
+
+  def eval_settings(self, workdir: str) -> dict[str, Any]:
+    """Named evaluation settings: `{name: family configured for it, or a string saying why it cannot
+    run}`; the harness writes each into `eval/<step>/<name>/` and a summary `eval/<step>/metrics.json`.
+    `{}` (the default): the one setting of `eval_inputs`, straight in `eval/<step>/`."""
     return {}
 
   def diversity_inputs(self, batch: dict) -> dict:

@@ -34,11 +34,9 @@ from spade_jax.models.pix2pixhd import official
 from spade_jax.models.pix2pixhd import step as step_lib
 from spade_jax.models.pix2pixhd.model import Pix2PixHDModel
 
-PARITY_DIR = parity_dir("pix2pixhd")
-ACT_TOL = 1e-4
-REL_TOL = 1e-5
-ABS_FLOOR = 1e-6
-NOISE_GRAD = 1e-6
+from test_official_parity import _check_updated_params, _close_act, _close_rel  # noqa: E402
+
+PARITY_DIR = parity_dir("pix2pixhd")  # tolerances: SPADE's (test_official_parity)
 
 
 def _cases():
@@ -146,22 +144,6 @@ def _run(c: Case) -> Case:
   return c
 
 
-def _close_act(ours, ref, what, tol=ACT_TOL):
-  ours, ref = np.asarray(ours, np.float32), np.asarray(ref, np.float32)
-  assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
-  err = float(np.max(np.abs(ours - ref))) if ref.size else 0.0
-  assert err <= tol, f"{what}: max abs diff {err:.3g} > {tol}"
-  return err
-
-
-def _close_rel(ours, ref, what, rel=REL_TOL, floor=ABS_FLOOR):
-  ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
-  assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
-  bad = np.abs(ours - ref) > floor + rel * np.abs(ref)
-  assert not bad.any(), (f"{what}: {int(bad.sum())}/{bad.size} elements off, max abs diff "
-                         f"{float(np.max(np.abs(ours - ref))):.3g} (ours {ours.ravel()[:3]}, ref {ref.ravel()[:3]})")
-
-
 def _check_forward(c: Case, phase: str, rec: dict) -> None:
   """The E / G records of one phase (`eval` or `train`)."""
   inter = rec["g_intermediates"]
@@ -223,8 +205,6 @@ def _check_params(c: Case, net: str, ours: dict, ref: dict, init: dict, grads: d
   float32 noise, and hence their ±lr move, is not reproducible (the official float64 re-run flips 790
   such elements; another thread count moves some by 1.2e-4). Elements with our |g| < 1e-6 are compared
   with 2·lr; every other element strictly."""
-  from test_official_parity import NOISE_GRAD as shared_noise, _check_updated_params
-  assert shared_noise == NOISE_GRAD
   return _check_updated_params(ours, ref, init, grads, lr, f"{c.name} {net}_after")
 
 

@@ -298,3 +298,18 @@ def test_mean_codes_command_writes_next_to_the_checkpoints(tmp_path, capsys):
   numbers = json.loads((tmp_path / "swap.json").read_text())
   assert out.stat().st_size > 0 and numbers["classes"] == [0, 1, 2, 3]
   assert numbers["mean_abs_change_inside"] > 0 and numbers["target_index"] != numbers["photo_b_index"]
+  # the eval harness in both settings (eval.style = "both", the default), each in its own folder
+  from spade_jax.evaluate import restore
+  assert "no mean style codes file" in family.eval_settings(str(tmp_path / "elsewhere"))["mean_codes"]
+  cfg = config.copy_and_resolve_references()
+  cfg.eval.save_images = False
+  cfg.data.name, cfg.data.data_dir = "synthetic", str(tmp_path / "landscapes")  # the harness reads a split
+  summary = restore.evaluate(cfg, str(workdir), fid=False, log=lambda *a: None)
+  assert set(summary["settings"]) == {"reconstruction", "mean_codes"} and summary["step"] == 1
+  assert json.loads((workdir / "eval" / "1" / "metrics.json").read_text()) == summary
+  per = {n: json.loads((workdir / "eval" / "1" / n / "metrics.json").read_text()) for n in summary["settings"]}
+  assert per["reconstruction"]["protocol"]["style_setting"] == "reconstruction"
+  assert per["mean_codes"]["protocol"]["style_setting"] == "mean codes"
+  assert per["mean_codes"]["protocol"]["setting"] == "mean_codes"
+  assert all(p["num_images"] == summary["settings"][n]["num_images"] > 0 for n, p in per.items())
+  assert summary["protocol"]["mean_codes"]["generation"].startswith("label map + mean style codes")

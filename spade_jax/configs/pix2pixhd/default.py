@@ -44,17 +44,9 @@ def get_config() -> ml_collections.ConfigDict:
   m.no_ganFeat_loss = False
 
   # ----- data -----
-  d = c.data = ml_collections.ConfigDict()
-  d.name = "cityscapes"
-  d.data_dir = ""
-  d.label_nc = 35
-  d.contain_dontcare_label = False  # pix2pixHD has no don't-care channel (ids >= label_nc are errors)
-  d.no_instance = False
-  d.preprocess_mode = "fixed"
-  d.load_size = 1024
-  d.crop_size = 1024
-  d.aspect_ratio = 2.0
-  d.no_flip = False
+  # pix2pixHD has no don't-care channel (ids >= label_nc are errors)
+  d = c.data = common.label_map_data(35, no_instance=False, name="cityscapes", crop_size=1024, load_size=1024,
+                                     aspect_ratio=2.0, preprocess_mode="fixed")
 
   # ----- training (official names; lengths in steps) -----
   t = c.train = ml_collections.ConfigDict()

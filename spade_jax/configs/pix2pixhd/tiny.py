@@ -4,19 +4,13 @@ global generator (2 downsamplings, 1 residual block), instance features (nef 4),
 an EMA copy of G and E for sampling.
 Compiles in seconds on a CPU; trains nothing recognisable. No VGG loss (its weights are a user file)."""
 
+from spade_jax.configs import common
 from spade_jax.configs.pix2pixhd.default import get_config as _base
 
 
 def get_config():
   c = _base()
-  c.seed = 0
-  c.total_steps = 8
-  c.batch_size = 4
-  c.log_every_steps = 2
-  c.image_every_steps = 4
-  c.checkpoint_every_steps = 4
-  c.keep_checkpoints = 3
-  c.num_sample_images = 2
+  common.tiny_run(c)
 
   m = c.model
   m.netG = "local"
@@ -28,15 +22,8 @@ def get_config():
   m.num_D, m.n_layers_D = 2, 2
   m.n_clusters = 3
 
-  d = c.data
-  d.name = "synthetic"
-  d.data_dir = ""
-  d.label_nc = 10
-  d.no_instance = False
-  d.preprocess_mode = "resize_and_crop"
-  d.crop_size, d.load_size, d.aspect_ratio = 32, 36, 1.0
-  d.synthetic_train_size, d.synthetic_val_size, d.synthetic_resolution = 16, 4, 32
-  d.num_threads = 1
+  d = common.tiny_synthetic_data(c.data)  # 32×32, 10 classes + instance edges
+  d.no_instance, d.preprocess_mode, d.aspect_ratio = False, "resize_and_crop", 1.0
 
   t = c.train
   t.no_vgg_loss = True

@@ -40,17 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.no_ganFeat_loss = False
 
   # ----- data (the official `custom` dataset with CelebAMask-HQ's options) -----
-  d = c.data = ml_collections.ConfigDict()
-  d.name = "synthetic"
-  d.data_dir = ""
-  d.label_nc = 19
-  d.contain_dontcare_label = False
-  d.no_instance = True
-  d.crop_size = 256
-  d.load_size = 286
-  d.aspect_ratio = 1.0
-  d.preprocess_mode = "resize_and_crop"
-  d.no_flip = False
+  d = c.data = common.label_map_data(19, no_instance=True)
 
   # ----- training (official names) -----
   t = c.train = ml_collections.ConfigDict()
@@ -70,7 +60,8 @@ def get_config() -> ml_collections.ConfigDict:
   e.segmenter = ""
   e.fid_weights = ""
   e.save_images = True
-  e.style = "reconstruction"  # reconstruction (style from the paired photo) | mean (mean codes per class)
+  e.style = "both"  # both | reconstruction (style from the paired photo) | mean (mean codes per class);
+  #                   both: the harness writes eval/<step>/{reconstruction,mean_codes}/metrics.json
   e.mean_codes = ""  # mean style codes file for eval.style=mean ("" = mean_style_codes.npz in the workdir)
   e.class_names = ""  # comma-separated class names (style classes by name); "" = the dataset's, or ids
   return c

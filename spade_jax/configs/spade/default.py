@@ -40,17 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.sean_per_class_fc = True  # official SEAN: one FC per class in every styled layer
 
   # ----- data -----
-  d = c.data = ml_collections.ConfigDict()
-  d.name = "synthetic"
-  d.data_dir = ""
-  d.label_nc = 182
-  d.contain_dontcare_label = False
-  d.no_instance = False
-  d.crop_size = 256
-  d.load_size = 286
-  d.aspect_ratio = 1.0
-  d.preprocess_mode = "resize_and_crop"
-  d.no_flip = False
+  d = c.data = common.label_map_data(182, no_instance=False)
 
   # ----- training (official names) -----
   t = c.train = ml_collections.ConfigDict()
@@ -62,6 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
   t.lambda_feat = 10.0
   t.lambda_vgg = 10.0
   t.lambda_kld = 0.05
+  t.kld_warmup_steps = 0  # not official: ramp lambda_kld linearly from 0 over N steps (0 = constant)
+  t.kld_free_bits = 0.0  # not official: per-z-dimension KL floor in nats ("free bits"; 0 = off)
   t.no_vgg_loss = False
   t.vgg_weights = ""  # path to torchvision vgg19 state dict (.pth) or converted .npz
   t.niter_decay_steps = 0  # linear lr decay over the last N steps (0 = constant lr, official default)
@@ -74,6 +66,8 @@ def get_config() -> ml_collections.ConfigDict:
   e.segmenter = ""  # mIoU segmenter: a U-Net directory (`python -m spade_jax.evaluate.segmentation`)
   #                   or a DeepLabV2 .pth/.npz (COCO-Stuff, see the README); "" = no mIoU
   e.fid_weights = ""  # FID Inception file ("" = $SPADE_FID_WEIGHTS or weights/fid_inception/default_1.pt)
+  e.style_classifier = ""  # style metrics (synthetic landscapes): a directory from `python -m
+  #                          spade_jax.evaluate.style`; "" = none
   e.diversity_samples = 2  # random-z samples per label map for the diversity score (VAE models)
   e.save_images = True
   return c

@@ -11,6 +11,7 @@ repeatable; the model is not multimodal.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import Optional, Sequence
@@ -29,7 +30,8 @@ from spade_jax.models.sean.model import SEANModel
 from spade_jax.nn.precision import compute_dtype
 from spade_jax.nn.sean import OFFICIAL_STYLE_FCS
 
-EVAL_STYLES = ("reconstruction", "mean")
+EVAL_STYLES = ("both", "reconstruction", "mean")
+SETTING_NAMES = {"reconstruction": "reconstruction", "mean": "mean_codes"}  # eval.style → eval/<step>/<name>
 
 
 @models.register("sean")
@@ -54,7 +56,7 @@ class SEANFamily(LabelMapFamily):
                  f"each needs a style Linear (0 = one per channel; the official code builds {OFFICIAL_STYLE_FCS})")
     if m.num_upsampling_layers not in ("normal", "more", "most"):
       out.append(f"model.num_upsampling_layers={m.num_upsampling_layers!r}: expected normal or more")
-    if config.get("eval") is not None and config.eval.get("style", "reconstruction") not in EVAL_STYLES:
+    if config.get("eval") is not None and config.eval.get("style", "both") not in EVAL_STYLES:
       out.append(f"eval.style={config.eval.style!r}: expected one of {EVAL_STYLES}")
     return out
 
@@ -168,8 +170,32 @@ class SEANFamily(LabelMapFamily):
 
   @property
   def eval_style(self) -> str:
+    """"reconstruction" or "mean": what `eval_inputs` does ("both", the harness's default, evaluates
+    the two as `eval_settings`; alone, `eval_inputs` then reconstructs)."""
     e = self.config.get("eval")
-    return (e.get("style", "reconstruction") if e is not None else "reconstruction") or "reconstruction"
+    style = (e.get("style", "both") if e is not None else "both") or "both"
+    return "reconstruction" if style == "both" else style
+
+  def eval_settings(self, workdir: str) -> dict:
+    """`eval.style`: "both" (default) → `reconstruction` and `mean_codes` (the latter where the
+    mean-codes file exists: `eval.mean_codes`, default `<workdir>/mean_style_codes.npz`); one name →
+    that setting alone. Each setting is this family with `eval.style` (and the codes' path) set."""
+    e = self.config.get("eval")
+    style = (e.get("style", "both") if e is not None else "both") or "both"
+    path = self.mean_codes_path(workdir)
+    out = {}
+    for s in (("reconstruction", "mean") if style == "both" else (style,)):
+      if s == "mean" and style == "both" and not os.path.isfile(path):
+        out[SETTING_NAMES[s]] = (f"no mean style codes file {path} (write it with `python -m "
+                                 f"spade_jax.models.sean.mean_codes --workdir {workdir}`)")
+        continue
+      config = self.config.copy_and_resolve_references()
+      with config.unlocked():
+        config.eval.style = s
+        if s == "mean":
+          config.eval.mean_codes = path
+      out[SETTING_NAMES[s]] = dataclasses.replace(self, config=config)
+    return out
 
   def eval_protocol(self) -> dict:
     if self.eval_style == "mean":

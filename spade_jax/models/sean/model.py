@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from spade_jax.data.labels import onehot_ids, semantic_nc, to_semantics
-from spade_jax.gan.discriminator import MultiscaleDiscriminator
+from spade_jax.gan.discriminator import MultiscaleDiscriminator, discriminate_pair
 from spade_jax.models.spade.generator import SPADEGenerator
 from spade_jax.nn.modulation import parse_spade_norm
 from spade_jax.nn.norms import kernel_init
@@ -156,13 +156,4 @@ class SEANModel:
   def discriminate(self, variables: dict, segmap: jax.Array, fake: jax.Array, real: jax.Array,
                    train: bool = True) -> tuple[list, list, dict]:
     """D on `[seg|fake ; seg|real]` in one batch → (fake outputs, real outputs, new D batch_stats)."""
-    d_in = jnp.concatenate([jnp.concatenate([segmap, fake], -1), jnp.concatenate([segmap, real], -1)], 0)
-    params, stats = _split(variables)
-    if train:
-      outs, upd = self.D.apply({"params": params, "batch_stats": stats}, d_in, train=True,
-                               mutable=["batch_stats"])
-      stats = upd["batch_stats"]
-    else:
-      outs = self.D.apply({"params": params, "batch_stats": stats}, d_in, train=False)
-    n = fake.shape[0]
-    return [[t[:n] for t in s] for s in outs], [[t[n:] for t in s] for s in outs], stats
+    return discriminate_pair(self.D, variables, segmap, fake, real, train)

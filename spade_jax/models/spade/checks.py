@@ -30,6 +30,8 @@ def problems(config, training: bool = True) -> list[str]:
   for name in ("lambda_feat", "lambda_vgg", "lambda_kld"):
     need(t[name] >= 0, f"train.{name}={t[name]} must be ≥ 0")
   need(t.gan_mode in GAN_MODES, f"train.gan_mode={t.gan_mode!r}: expected one of {', '.join(GAN_MODES)}")
+  need(t.get("kld_warmup_steps", 0) >= 0, f"train.kld_warmup_steps={t.get('kld_warmup_steps')} must be ≥ 0")
+  need(t.get("kld_free_bits", 0) >= 0, f"train.kld_free_bits={t.get('kld_free_bits')} must be ≥ 0")
   decay = int(t.get("niter_decay_steps", 0) or 0)
   need(0 <= decay <= int(config.total_steps),
        f"train.niter_decay_steps={decay} must be in [0, total_steps={config.total_steps}]")

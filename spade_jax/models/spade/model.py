@@ -14,6 +14,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 
+from spade_jax.gan.discriminator import discriminate_pair
 from spade_jax.data.labels import onehot_ids, semantic_nc, to_semantics
 from spade_jax.models.spade import factory
 from spade_jax.models.spade.encoder import reparameterize
@@ -139,15 +140,4 @@ class SPADEModel:
   def discriminate(self, variables: dict, segmap: jax.Array, fake: jax.Array, real: jax.Array,
                    train: bool = True) -> tuple[list, list, dict]:
     """D on `[seg|fake ; seg|real]` in one batch → (fake outputs, real outputs, new D batch_stats)."""
-    d_in = jnp.concatenate([jnp.concatenate([segmap, fake], -1), jnp.concatenate([segmap, real], -1)], 0)
-    params, stats = _split(variables)
-    if train:
-      outs, upd = self.D.apply({"params": params, "batch_stats": stats}, d_in, train=True,
-                               mutable=["batch_stats"])
-      stats = upd["batch_stats"]
-    else:
-      outs = self.D.apply({"params": params, "batch_stats": stats}, d_in, train=False)
-    n = fake.shape[0]
-    pred_fake = [[t[:n] for t in scale] for scale in outs]
-    pred_real = [[t[n:] for t in scale] for scale in outs]
-    return pred_fake, pred_real, stats
+    return discriminate_pair(self.D, variables, segmap, fake, real, train)

@@ -48,6 +48,30 @@ def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.Gradien
   return tuple(optax.adam(s, b1=t.beta1, b2=t.beta2, eps=1e-8) for s in schedules(config))
 
 
+def kld_weight(config, step) -> jax.Array:
+  """`train.lambda_kld`, ramped linearly from 0 over the first `train.kld_warmup_steps` steps (0 = the
+  official constant weight)."""
+  t = config.train
+  warm = int(t.get("kld_warmup_steps", 0) or 0)
+  if warm <= 0:
+    return jnp.float32(t.lambda_kld)
+  return t.lambda_kld * jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / warm)
+
+
+def kld_term(config, mu: jax.Array, logvar: jax.Array, step) -> jax.Array:
+  """The weighted KL term of the G step: the official sum over batch and z (`losses.kld_loss`) times
+  `kld_weight`. With `train.kld_free_bits` = λ > 0 (nats per z dimension, Kingma et al. 2016 "free
+  bits"), each dimension's KL averaged over the batch counts at least λ — below it the encoder is
+  not pushed towards the prior — then × the batch size (the same scale as the official sum)."""
+  free = float(config.train.get("kld_free_bits", 0.0) or 0.0)
+  if free > 0:
+    per_dim = 0.5 * jnp.mean(jnp.square(mu) + jnp.exp(logvar) - 1.0 - logvar, axis=0)
+    kl = jnp.sum(jnp.maximum(per_dim, free)) * mu.shape[0]
+  else:
+    kl = losses.kld_loss(mu, logvar)
+  return kl * kld_weight(config, step)
+
+
 def g_trainable(variables: dict) -> dict:
   return group_params(variables, G_NETS)
 
@@ -117,7 +141,7 @@ def g_step(model: SPADEModel, state: GANState, batch: dict, *,
         raise ValueError("train.no_vgg_loss is False but no VGG feature function was given")
       terms["VGG"] = losses.vgg_loss(vgg_fn, fake, real) * t.lambda_vgg
     if cfg.model.use_vae:
-      terms["KLD"] = losses.kld_loss(extras["mu"], extras["logvar"]) * t.lambda_kld * kld_scale
+      terms["KLD"] = kld_term(cfg, extras["mu"], extras["logvar"], state.step) * kld_scale
     total = sum(terms.values())
     new_stats["D"] = d_stats
     return total, (terms, new_stats, fake, (pred_fake, pred_real))

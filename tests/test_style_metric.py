@@ -1,0 +1,213 @@
+"""Style metrics (#19): the time-of-day / season classifier (labels from record names, training on a
+toy task, save / load, one-line errors) and the eval harness's style accuracies: a stand-in family that
+copies its style photo must score exactly the classifier's accuracy on the photos it copied (paired,
+and the cross-style test against photo B), and the tiny SPADE VAE writes every style entry with its
+protocol."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from model_utils import load_config
+
+from spade_jax import models
+from spade_jax.configs import common
+from spade_jax.evaluate import style as st
+from spade_jax.evaluate.loop import evaluate_generator
+from spade_jax.models.base import Input
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE = 16
+
+
+def test_parse_style_and_table_errors():
+  assert st.parse_style("val/000003 lake night winter") == (4, 3)
+  assert st.parse_style(b"train/000000 coast day spring") == (0, 0)
+  with pytest.raises(ValueError, match=r"record name 'photo_1' does not end with '<time> <season>'"):
+    st.parse_style("photo_1")
+  source = [{"name": b"train/0 lake golden autumn"}, {"name": b"frankfurt_000000"}]
+  with pytest.raises(ValueError, match=r"^cfg: its records carry no style \(only the synthetic landscapes do\)"):
+    st.style_table(source, "cfg")
+  np.testing.assert_array_equal(st.style_table(source[:1]), [[1, 2]])
+
+
+def test_scores_joint_and_per_attribute():
+  s = st.StyleScores()
+  s.add("paired", [[0, 1], [2, 3], [4, 0]], [[0, 1], [2, 0], [1, 0]])
+  s.add("paired", [[1, 1]], [[1, 1]])
+  r = s.result()["paired"]
+  assert r == {"joint": 0.5, "time": 0.75, "season": 0.75, "images": 4}
+  with pytest.raises(ValueError, match=r"style scores: \(2, 2\) predictions for \(3, 2\) targets"):
+    s.add("x", np.zeros((2, 2)), np.zeros((3, 2)))
+
+
+def toy_batches(seed, n=16):
+  """Time of day = brightness of the top half, season = the colour of the bottom half."""
+  rng = np.random.default_rng(seed)
+  top = np.linspace(-0.8, 0.8, 5)
+  bottom = np.array([[1, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, 1]], np.float32) * 0.7
+  table = np.stack(np.meshgrid(np.arange(5), np.arange(4), indexing="ij"), -1).reshape(-1, 2)
+  while True:
+    index = rng.integers(len(table), size=n)
+    t, s = table[index, 0], table[index, 1]
+    img = np.zeros((n, SIZE, SIZE, 3), np.float32)
+    img[:, :SIZE // 2] = top[t][:, None, None, None]
+    img[:, SIZE // 2:] = bottom[s][:, None, None, :]
+    img += rng.normal(0, 0.1, img.shape).astype(np.float32)
+    yield {"image": img, "index": index, "mask": np.ones(n, bool), "table": table}
+
+
+def test_classifier_learns_toy_styles_and_round_trips(tmp_path):
+  it = toy_batches(0)
+  table = next(toy_batches(0))["table"]
+  params = st.train_classifier(it, table, 150, width=4, lr=5e-3, log=lambda *_: None)
+  predict = st.make_predict(params, 4)
+  val = [next(toy_batches(1)) for _ in range(2)]
+  acc = st.accuracy(predict, val, table)
+  assert acc["joint"] > 0.9 and acc["images"] == 32, acc
+  st.save(str(tmp_path / "cls"), params, {"width": 4, "resolution": [SIZE, SIZE]})
+  loaded, meta = st.load(str(tmp_path / "cls"))
+  np.testing.assert_array_equal(loaded(val[0]["image"]), predict(val[0]["image"]))
+  assert meta["weights_file"] == str(tmp_path / "cls" / "params.npz")
+  with pytest.raises(FileNotFoundError, match=r"^opt: no params.npz \+ meta.json in .*nothing; train it with "
+                     r"`python -m spade_jax.evaluate.style"):
+    st.load(str(tmp_path / "nothing"), "opt")
+  with pytest.raises(ValueError, match="opt: trained at 16x16, the generator makes 32x32 images"):
+    st.check_resolution(meta, (32, 32), "opt")
+
+
+def test_cli_rejects_bad_steps_in_one_line():
+  p = subprocess.run([sys.executable, "-m", "spade_jax.evaluate.style", "--config", "configs/spade/tiny.py",
+                      "--out", "/nonexistent/x", "--steps", "0"], cwd=REPO, capture_output=True, text=True,
+                     timeout=300)
+  assert p.returncode == 2
+  assert p.stderr.strip().splitlines()[-1].endswith("--steps=0 must be ≥ 1"), p.stderr
+
+
+# ----- the harness -----
+@dataclasses.dataclass(frozen=True, eq=False)
+class CopyStyle:
+  """Stand-in family: copies its style photo (zeros without one; random codes give zeros too)."""
+  config: object
+  name = "copy_style"
+  batch_keys = ("image", "label", "instance")
+  multimodal = True
+
+  @property
+  def image_hw(self):
+    return (self.config.data.crop_size,) * 2
+
+  def input_spec(self):
+    return (Input("label", "label", True), Input("style_image", "image", False))
+
+  def eval_inputs(self, batch):
+    return {"label": batch["label"], "style_image": batch["image"]}
+
+  def diversity_inputs(self, batch):
+    return {"label": batch["label"]}
+
+  def generate(self, variables, inputs, rng=None):
+    style = inputs.get("style_image")
+    return jnp.zeros(inputs["label"].shape + (3,)) if style is None else style
+
+  def eval_protocol(self):
+    return {"generation": "copy"}
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory):
+  root = tmp_path_factory.mktemp("style_eval")
+  config = common.complete(load_config("spade/tiny"))
+  config.data.data_dir = str(root / "data")
+  config.data.synthetic_val_size = 8
+  config.batch_size = 2
+  size = config.data.crop_size
+  variables = st.StyleNet(4).init(jax.random.key(3), np.zeros((1, size, size, 3), np.float32))
+  cls = str(root / "cls")
+  st.save(cls, variables, {"width": 4, "resolution": [size, size], "real_val_accuracy": {"joint": 0.5}})
+  return dict(config=config, root=root, cls=cls, predict=st.make_predict(variables, 4))
+
+
+def _val(config):
+  from spade_jax.data import builders
+  from spade_jax.data.pipeline import make_iterator, prepared_dir
+  table = st.style_table(builders.open_split(prepared_dir(config), "val"))
+  batches = list(make_iterator(config, "val"))
+  return table, np.concatenate([b["image"] for b in batches]), np.concatenate([b["index"] for b in batches])
+
+
+def test_copying_generator_scores_the_classifier_on_the_copied_photos(harness):
+  config, predict = harness["config"], harness["predict"]
+  m = evaluate_generator(CopyStyle(config), {}, config, str(harness["root"] / "copy"), fid=False,
+                         save_images=False, style_classifier=harness["cls"], log=lambda *_: None)
+  table, images, index = _val(config)
+  hits = (predict(images) == table[index])
+  assert m["style"]["real"]["images"] == 8 and m["style"]["paired"]["images"] == 8
+  assert m["style_accuracy_real"] == pytest.approx(hits.all(1).mean())
+  assert m["style_accuracy"] == m["style_accuracy_real"]  # the copy is the paired photo itself
+  # Cross: the label map of record i with the photo of record i - 2 (one batch earlier), scored against
+  # that photo: the copy again, so the classifier's hits on records 0..5.
+  assert m["style"]["cross"]["images"] == 6
+  assert m["style_accuracy_cross"] == pytest.approx(hits[:6].all(1).mean())
+  zeros = predict(np.zeros((8, *images.shape[1:]), np.float32))  # the random-code samples
+  assert m["style_accuracy_random"] == pytest.approx((zeros == table[index]).all(1).mean())
+  assert m["style"]["random"]["time"] == pytest.approx((zeros[:, 0] == table[index, 0]).mean())
+  assert m["fid"] is None and m["protocol"]["fid"] is None
+  with open(harness["root"] / "copy" / "metrics.json") as f:
+    saved = json.load(f)
+  assert saved["protocol"]["style"] == st.PROTOCOL
+  assert saved["style"]["classifier_real_val_accuracy"] == {"joint": 0.5}
+  assert len(saved["protocol"]["weights_sha256"]["style_classifier"]) == 64
+
+
+def test_spade_vae_writes_every_style_accuracy(harness):
+  config = harness["config"]
+  family = models.build(config)
+  variables = family.sampling_variables(family.init_state(jax.random.PRNGKey(0)))
+  m = evaluate_generator(family, variables, config, str(harness["root"] / "spade"), fid=False, save_images=False,
+                         style_classifier=harness["cls"], log=lambda *_: None)
+  assert {k: m["style"][k]["images"] for k in ("paired", "random", "cross", "real")} == \
+      {"paired": 8, "random": 8, "cross": 6, "real": 8}
+  for k in ("style_accuracy", "style_accuracy_random", "style_accuracy_cross", "style_accuracy_real"):
+    assert 0.0 <= m[k] <= 1.0
+  assert m["protocol"]["generation"].startswith("style-guided")
+
+
+def test_a_classifier_of_another_resolution_is_refused(harness, tmp_path):
+  config = harness["config"]
+  st.save(str(tmp_path / "c64"), {"params": {}}, {"width": 4, "resolution": [64, 64]})
+  with pytest.raises(ValueError, match="config.eval.style_classifier: trained at 64x64, the generator makes 32x32"):
+    evaluate_generator(CopyStyle(config), {}, config, str(tmp_path / "o"), fid=False,
+                       style_classifier=str(tmp_path / "c64"), log=lambda *_: None)
+
+
+# ----- the KL options of the SPADE step (not official; defaults = the official term) -----
+def test_kld_warmup_and_free_bits():
+  from spade_jax.gan.losses import kld_loss
+  from spade_jax.models.spade.step import kld_term
+  config = load_config("spade/tiny")
+  rng = np.random.default_rng(0)
+  mu = jnp.asarray(rng.normal(0, 0.3, (4, 8)), jnp.float32)
+  logvar = jnp.asarray(rng.normal(0, 0.1, (4, 8)), jnp.float32)
+  official = float(kld_loss(mu, logvar)) * config.train.lambda_kld
+  assert float(kld_term(config, mu, logvar, 7)) == pytest.approx(official, rel=1e-6)
+  config.train.kld_warmup_steps = 100
+  assert float(kld_term(config, mu, logvar, 0)) == 0.0
+  assert float(kld_term(config, mu, logvar, 25)) == pytest.approx(official / 4, rel=1e-6)
+  assert float(kld_term(config, mu, logvar, 500)) == pytest.approx(official, rel=1e-6)
+  config.train.kld_warmup_steps = 0
+  config.train.kld_free_bits = 0.5  # nats per dimension: above every dimension's KL here
+  per_dim = 0.5 * np.mean(np.square(mu) + np.exp(logvar) - 1 - logvar, axis=0)
+  assert per_dim.max() < 0.5
+  assert float(kld_term(config, mu, logvar, 7)) == pytest.approx(0.5 * 8 * 4 * config.train.lambda_kld, rel=1e-6)
+  g = jax.grad(lambda m: kld_term(config, m, logvar, 7))(mu)
+  assert float(jnp.abs(g).max()) == 0.0  # below the floor: no pull towards the prior
+  config.train.kld_free_bits = -1.0
+  from spade_jax.models.spade.checks import problems
+  assert "train.kld_free_bits=-1.0 must be ≥ 0" in problems(config)
