@@ -2,7 +2,7 @@
 resolution), trained at a reduced `max_size`, then random samples (one wider than the photo) and a
 paint2image result from a crude painting (the landscape's label map filled with flat colours).
 
-  python -m spade_jax.models.singan.demo --workdir runs/singan_demo --out docs [--niter 400 --max_size 64]
+  python -m spade_jax.models.singan.demo --workdir runs/singan_demo --out docs [--niter 300 --max_size 64]
 
 Writes `<out>/singan_samples.png`, `<out>/singan_paint2image.png` and `<workdir>/demo.json` (the
 per-scale training times).
@@ -47,7 +47,7 @@ def main(argv=None) -> None:
   p.add_argument("--max_size", type=int, default=64)
   p.add_argument("--min_size", type=int, default=25)
   p.add_argument("--nfc", type=int, default=32)
-  p.add_argument("--niter", type=int, default=400)
+  p.add_argument("--niter", type=int, default=300)
   p.add_argument("--paint_start_scale", type=int, default=2)
   p.add_argument("--unroll", type=int, choices=(0, 1), default=1)
   a = p.parse_args(argv)
