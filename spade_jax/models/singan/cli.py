@@ -46,8 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(f"--{name}", type=typ, default=default)
   t.add_argument("--unroll", type=int, choices=(0, 1), default=1,
                  help="1: unrolled D/G steps (faster epochs on CPU, longer compilation)")
-  t.add_argument("--official_grad", type=int, choices=(0, 1), default=1,
-                 help="1: G steps 2.. back-propagate through the D step's forward (torch 1.4, official)")
+  t.add_argument("--official_grad", type=int, choices=(0, 1), default=0,
+                 help="1: G steps 2.. back-propagate through the D step's forward (torch 1.4, official); "
+                      "0 (default): regenerate the fake at every G step")
   s = common("sample", "random samples")
   s.add_argument("--num", type=int, default=50)
   s.add_argument("--scale_h", type=float, default=1.0)

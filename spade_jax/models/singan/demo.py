@@ -50,6 +50,8 @@ def main(argv=None) -> None:
   p.add_argument("--niter", type=int, default=300)
   p.add_argument("--paint_start_scale", type=int, default=2)
   p.add_argument("--unroll", type=int, choices=(0, 1), default=1)
+  p.add_argument("--official_grad", type=int, choices=(0, 1), default=1,
+                 help="1 (what the README's pictures and timings were made with): torch 1.4's G steps")
   a = p.parse_args(argv)
 
   sample = make_sample(0, "train", 0, (a.size, a.size))
@@ -58,7 +60,8 @@ def main(argv=None) -> None:
   os.makedirs(a.out, exist_ok=True)
   Image.fromarray(photo_u8).save(os.path.join(a.workdir, "photo.png"))
   t0 = time.perf_counter()
-  pyr = trainer.train(image.uint8_to_image(photo_u8), a.workdir, Hyper(niter=a.niter, unroll=bool(a.unroll)), min_size=a.min_size,
+  pyr = trainer.train(image.uint8_to_image(photo_u8), a.workdir, Hyper(niter=a.niter, unroll=bool(a.unroll),
+                                                                            official_grad=bool(a.official_grad)), min_size=a.min_size,
                       max_size=a.max_size, nfc=a.nfc, min_nfc=a.nfc, epochs_per_call=100, photo="synthetic landscape 0")
   train_s = time.perf_counter() - t0
   pyr = store.load_pyramid(a.workdir)
