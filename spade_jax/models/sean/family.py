@@ -172,16 +172,19 @@ class SEANFamily(LabelMapFamily):
   def eval_style(self) -> str:
     """"reconstruction" or "mean": what `eval_inputs` does ("both", the harness's default, evaluates
     the two as `eval_settings`; alone, `eval_inputs` then reconstructs)."""
+    return "reconstruction" if self._eval_style_option == "both" else self._eval_style_option
+
+  @property
+  def _eval_style_option(self) -> str:
+    """`eval.style` as configured (default "both")."""
     e = self.config.get("eval")
-    style = (e.get("style", "both") if e is not None else "both") or "both"
-    return "reconstruction" if style == "both" else style
+    return (e.get("style", "both") if e is not None else "both") or "both"
 
   def eval_settings(self, workdir: str) -> dict:
     """`eval.style`: "both" (default) → `reconstruction` and `mean_codes` (the latter where the
     mean-codes file exists: `eval.mean_codes`, default `<workdir>/mean_style_codes.npz`); one name →
     that setting alone. Each setting is this family with `eval.style` (and the codes' path) set."""
-    e = self.config.get("eval")
-    style = (e.get("style", "both") if e is not None else "both") or "both"
+    style = self._eval_style_option
     path = self.mean_codes_path(workdir)
     out = {}
     for s in (("reconstruction", "mean") if style == "both" else (style,)):
