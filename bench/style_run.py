@@ -12,7 +12,9 @@ kept), then, for every checkpoint:
     I(z; style) ≥ H(style) − CE (bits; Barber & Agakov), for time of day, season and both (`mu_*`: the
     same probe on the posterior means, what the encoder computes before the noise);
   * the style metrics of the eval harness without FID (EMA generator, BN re-estimated, as `eval.py`);
-and at the last step the full harness (FID, mIoU, style). Writes `bench/results/style_<name>.json`
+and at the last step the full harness (FID, mIoU, style), and the style metrics with the live generator and
+with the EMA weights on the live BN statistics (`final_sampling`: the EMA / BN re-estimation effect). Models without a VAE (SEAN: per-region codes
+from the photo) get the style metrics only. Writes `bench/results/style_<name>.json`
 with the load average before, during (per checkpoint) and after.
 """
 
@@ -139,6 +141,7 @@ def main(argv=None) -> int:
   from spade_jax.data.pipeline import prepared_dir
   from spade_jax.evaluate import style as style_lib
   from spade_jax.evaluate.loop import evaluate_generator
+  from spade_jax.evaluate.restore import evaluate as evaluate_run
   from spade_jax.evaluate.restore import load_for_inference, restore_state
   from spade_jax.train.loop import train_and_evaluate
 
@@ -157,8 +160,14 @@ def main(argv=None) -> int:
     train_and_evaluate(config, workdir)
   record["train_seconds"] = round(time.time() - t0, 1)
   record["load_after_train"] = os.getloadavg()
+  path = os.path.join(ROOT, "bench", "results", f"style_{args.name}.json")
+  if args.eval_only and os.path.isfile(path):  # re-scoring: keep the training's own record
+    with open(path) as f:
+      earlier = json.load(f)
+    record.update({k: earlier[k] for k in ("load_before", "started", "train_seconds", "load_after_train", "note")
+                   if k in earlier and (k != "note" or not args.note)})
   logs = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
-  record["train_log"] = [{k: r[k] for k in ("step", "KLD", "GAN", "GAN_Feat", "D_Fake", "D_real", "steps_per_s")
+  record["train_log"] = [{k: r[k] for k in ("step", "KLD", "GAN", "GAN_Feat", "L1", "D_Fake", "D_real", "steps_per_s")
                           if k in r} for r in logs if "KLD" in r or "GAN" in r]
 
   tables = {s: style_lib.style_table(builders.open_split(prepared_dir(config), s)) for s in ("train", "val")}
@@ -170,9 +179,11 @@ def main(argv=None) -> int:
   record["probes"] = []
   for step in steps:
     family, state, _ = restore_state(config, workdir, step)
-    row = {"step": step, "load": os.getloadavg()[0],
-           "live": encoder_stats(family, state.variables["E"], data, tables, h)}
-    if state.ema is not None:
+    row = {"step": step, "load": os.getloadavg()[0]}
+    vae = bool(config.model.get("use_vae", False))  # SEAN: per-region codes, no posterior to probe
+    if vae:
+      row["live"] = encoder_stats(family, state.variables["E"], data, tables, h)
+    if vae and state.ema is not None:
       row["ema"] = encoder_stats(family, family.sampling_variables(state)["E"], data, tables, h)
     if step != steps[-1]:
       fam, variables = load_for_inference(config, workdir, step, log=lambda *_: None)
@@ -182,17 +193,37 @@ def main(argv=None) -> int:
       row["diversity_l1"] = m["diversity_l1"]
     print(json.dumps(row), flush=True)
     record["probes"].append(row)
-  fam, variables = load_for_inference(config, workdir, steps[-1])
-  m = evaluate_generator(fam, variables, fam.config, os.path.join(workdir, "eval", str(steps[-1])),
-                         segmenter_dir=args.segmenter, style_classifier=args.classifier, save_images=False)
-  record["final"] = {k: m.get(k) for k in ("fid", "miou", "real_miou", "pixel_acc", "diversity_l1", "style_accuracy",
-                                       "style_accuracy_random", "style_accuracy_cross", "style_accuracy_real",
-                                       "style")}
+  # The eval harness as eval.py runs it (a family with several settings, e.g. SEAN's reconstruction and
+  # mean codes, gets each: the first that ran is `final`, all are under `final_settings`).
+  res = evaluate_run(config, workdir, steps[-1], segmenter_dir=args.segmenter, style_classifier=args.classifier,
+                     save_images=False)
+  keys = ("fid", "miou", "real_miou", "pixel_acc", "diversity_l1", "style_accuracy", "style_accuracy_random",
+          "style_accuracy_cross", "style_accuracy_real", "style")
+  if "settings" in res:
+    record["final_settings"] = {n: ({k: v.get(k) for k in keys} if "skipped" not in v else v)
+                                for n, v in res["settings"].items()}
+    m = next(v for v in res["settings"].values() if "skipped" not in v)
+  else:
+    m = res
+  record["final"] = {k: m.get(k) for k in keys}
+  # EMA and BN re-estimation effects (SPADE#81): the style metrics of the last step with the live
+  # generator and with the EMA weights on the live running BN statistics, next to `final` (EMA, BN
+  # statistics re-estimated on training batches: what eval.py uses).
+  fam, state, _ = restore_state(config, workdir, steps[-1])
+  record["final_sampling"] = {}
+  for name, variables in (("live", fam.sampling_variables(state.replace(ema=None))),
+                          ("ema_running_bn", fam.sampling_variables(state))):
+    if state.ema is None and name != "live":
+      continue
+    sm = evaluate_generator(fam, variables, fam.config, os.path.join(workdir, "eval_sampling", name), fid=False,
+                            save_images=False, style_classifier=args.classifier, log=lambda *_: None)
+    record["final_sampling"][name] = {k: sm[k] for k in sm if k.startswith("style_accuracy")}
+    print(f"sampling {name}: {record['final_sampling'][name]}", flush=True)
   record["load_after"] = os.getloadavg()
   record["total_seconds"] = round(time.time() - t0, 1)
-  record["classifier_sha256"] = m["protocol"]["weights_sha256"]["style_classifier"]
+  protocol = m.get("protocol") or next(iter(res.get("protocol", {}).values()), {})
+  record["classifier_sha256"] = protocol["weights_sha256"]["style_classifier"]
   os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-  path = os.path.join(ROOT, "bench", "results", f"style_{args.name}.json")
   with open(path, "w") as f:
     json.dump(record, f, indent=1)
   print(f"→ {path}: style {m['style_accuracy']} (random {m['style_accuracy_random']}, cross "

@@ -2,10 +2,12 @@
 
     .venv/bin/python scripts/sample_grid.py --config configs/spade/synthetic.py --workdir runs/synthetic \
         --out docs/synthetic_demo_grid.png [--rows 6] [--styles 3] [--style-source random|photos] [--scale 2]
+        [--style-names "night winter,sunset autumn,day summer"]
 
 Label maps and real photos are from the val split. With a VAE generator the styles are random codes
 z ~ N(0, I), one per column (multimodal synthesis, `--style-source random`), or style-guided from
-fixed val photos shown in the top row (`--style-source photos`, also SEAN's only mode); without
+fixed val photos shown in the top row (`--style-source photos`, also SEAN's only mode; `--style-names`
+picks them by their time of day and season); without
 either the generator is deterministic and the grid has one generated column. EMA weights with re-estimated BN statistics are
 used when the run kept them (as `eval.py`).
 """
@@ -32,6 +34,9 @@ flags.DEFINE_integer("rows", 6, "Label maps (rows).")
 flags.DEFINE_integer("styles", 3, "Generated columns (VAE / SEAN models).")
 flags.DEFINE_enum("style-source", "random", ["random", "photos"], "VAE: random z per column, or the "
                   "encoder on val photos (SEAN always uses photos).")
+flags.DEFINE_list("style-names", [], "Style photos by their style, e.g. 'night winter,sunset_autumn': "
+                  "the first val photo (after the grid's rows) of each named time of day and season "
+                  "(synthetic landscapes); implies --style-source photos and sets the column count.")
 flags.DEFINE_integer("scale", 2, "Nearest-neighbour enlargement of every tile.")
 flags.DEFINE_integer("seed", 0, "Which val images (a seeded choice).")
 
@@ -61,6 +66,26 @@ def build_grid(labels, instances, reals, styles, gen, colours, pad: int = 2) -> 
   return grid
 
 
+def _style_id(name: str, style_lib) -> tuple[int, int]:
+  """'night winter' → (time id, season id), or a usage error naming the choices."""
+  parts = name.split()
+  if len(parts) != 2 or parts[0] not in style_lib.TIMES or parts[1] not in style_lib.SEASONS:
+    raise app.UsageError(f"--style-names: {name!r} is not '<time> <season>' (time in "
+                         f"{', '.join(style_lib.TIMES)}; season in {', '.join(style_lib.SEASONS)})")
+  return style_lib.TIMES.index(parts[0]), style_lib.SEASONS.index(parts[1])
+
+
+def pick_by_style(names, wanted, styles, start: int) -> list[int]:
+  """For each wanted (time id, season id): the first position ≥ `start` of `styles` ([N, 2]) with it."""
+  out = []
+  for name, want in zip(names, wanted):
+    hit = np.flatnonzero((np.asarray(styles)[start:] == want).all(1))
+    if not len(hit):
+      raise app.UsageError(f"--style-names: no val photo is '{name}' (after the first {start})")
+    out.append(start + int(hit[0]))
+  return out
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -77,19 +102,32 @@ def main(argv):
   family, variables = load_for_inference(FLAGS.config, FLAGS.workdir, FLAGS.step)
   cfg = family.config
   spec = {i.name: i for i in family.input_spec()}
-  images, labels, instances = [], [], []
+  named = [" ".join(n.replace("_", " ").split()) for n in FLAGS["style-names"].value]
+  wanted = None
+  if named:
+    from spade_jax.data import builders
+    from spade_jax.data.pipeline import prepared_dir
+    from spade_jax.evaluate import style as style_lib
+    table = style_lib.style_table(builders.open_split(prepared_dir(cfg), "val"), "--style-names")
+    wanted = [_style_id(n, style_lib) for n in named]
+  images, labels, instances, index = [], [], [], []
   for b in make_iterator(cfg, "val", seed=FLAGS.seed):
     m = np.asarray(b["mask"], bool)
     images.append(np.asarray(b["image"])[m])
     labels.append(np.asarray(b["label"])[m])
     instances.append(np.asarray(b["instance"])[m])
-    if sum(len(x) for x in images) >= FLAGS.rows + FLAGS.styles:
+    index.append(np.asarray(b["index"])[m])
+    if wanted is None and sum(len(x) for x in images) >= FLAGS.rows + FLAGS.styles:
       break
-  images, labels, instances = (np.concatenate(x) for x in (images, labels, instances))
+  images, labels, instances, index = (np.concatenate(x) for x in (images, labels, instances, index))
   rows = slice(0, FLAGS.rows)
   style = spec.get("style_image")
-  photos = style is not None and (style.required or FLAGS["style-source"].value == "photos")
-  if photos:
+  if named and style is None:
+    raise app.UsageError(f"--style-names: this {family.name} model takes no style photo")
+  photos = style is not None and (style.required or FLAGS["style-source"].value == "photos" or named)
+  if named:
+    styles = [images[i] for i in pick_by_style(named, wanted, table[index], FLAGS.rows)]
+  elif photos:
     styles = list(images[FLAGS.rows:FLAGS.rows + FLAGS.styles])
   else:
     styles = [None] * FLAGS.styles if family.multimodal else []

@@ -116,3 +116,11 @@ def test_vgg19_missing_or_wrong_weights(tmp_path):
   np.savez(bad, **{"conv1.weight": np.zeros((64, 3, 7, 7), np.float32)})
   with pytest.raises(ValueError, match=r"resnet.npz: VGG19 weights: key 'features.0.weight'"):
     load_vgg19(str(bad))
+
+
+def test_l1_reconstruction_is_a_weighted_mean_with_the_target_detached():
+  fake = jnp.array([[0.5, -1.0], [0.0, 2.0]])
+  real = jnp.array([[0.0, 0.0], [1.0, 1.5]])
+  np.testing.assert_allclose(losses.l1_loss(fake, real, 10.0), 10 * (0.5 + 1 + 1 + 0.5) / 4)
+  assert float(jnp.abs(jax.grad(lambda r: losses.l1_loss(fake, r, 1.0))(real)).sum()) == 0.0
+  np.testing.assert_allclose(jax.grad(lambda f: losses.l1_loss(f, real, 4.0))(fake), [[1, -1], [-1, 1]])

@@ -1,9 +1,12 @@
-"""scripts/sample_grid.py: the README grid's layout (header row of style photos, label | styles | real)."""
+"""scripts/sample_grid.py: the README grid's layout (header row of style photos, label | styles | real)
+and the choice of style photos by name (`--style-names`)."""
 
 import functools
 import os
 
 import numpy as np
+import pytest
+from absl import app
 from model_utils import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,3 +52,16 @@ def test_grid_without_styles_has_no_header():
                  np.zeros((1, 3), np.uint8), pad=1)
   assert g.shape == (3 * 5 + 1, 4 * 5 + 1, 3)  # random-z columns: no header row
   assert (g[1:5, 6:10] == 0).all() and (g[1:5, 11:15] == 127).all()  # column k got k
+
+
+def test_style_photos_picked_by_name():
+  mod = _module()
+  from spade_jax.evaluate import style as st
+  assert mod._style_id("night  winter".replace("  ", " "), st) == (4, 3)
+  for bad in ("night", "dusk winter", "night winter spring"):
+    with pytest.raises(app.UsageError, match=r"--style-names: .* is not '<time> <season>' \(time in day, golden"):
+      mod._style_id(bad, st)
+  styles = np.array([[4, 3], [0, 1], [4, 3], [2, 2], [0, 1]])
+  assert mod.pick_by_style(["night winter", "day summer"], [(4, 3), (0, 1)], styles, 1) == [2, 1]
+  with pytest.raises(app.UsageError, match=r"^--style-names: no val photo is 'sunset autumn' \(after the first 4\)$"):
+    mod.pick_by_style(["sunset autumn"], [(2, 2)], styles, 4)

@@ -211,3 +211,43 @@ def test_kld_warmup_and_free_bits():
   config.train.kld_free_bits = -1.0
   from spade_jax.models.spade.checks import problems
   assert "train.kld_free_bits=-1.0 must be ≥ 0" in problems(config)
+  config.train.kld_free_bits, config.train.lambda_l1 = 0.0, -2.0
+  assert problems(config) == ["train.lambda_l1=-2.0 must be ≥ 0"]
+
+
+def test_g_step_adds_the_l1_reconstruction_of_the_style_guided_fake(harness):
+  """`train.lambda_l1` (not official, off by default): the G step's loss gains λ · mean |G(label,
+  E(photo)) − photo|, logged as `L1`; the encoder gets a gradient through it."""
+  from spade_jax.data.pipeline import make_iterator
+  from spade_jax.models.spade.step import g_step
+  config = harness["config"].copy_and_resolve_references()
+  assert config.train.lambda_l1 == 0.0
+  config.train.lambda_l1 = 3.0
+  family = models.build(config)
+  state = family.init_state(jax.random.PRNGKey(0))
+  batch = {k: jnp.asarray(v) for k, v in next(iter(make_iterator(config, "train"))).items()
+           if k in ("label", "instance", "image")}
+  _, metrics, aux = jax.jit(lambda s, b: g_step(family.model, s, b))(state, batch)
+  expect = 3.0 * float(jnp.mean(jnp.abs(aux["fake"] - batch["image"])))
+  assert expect > 0.3 and float(metrics["L1"]) == pytest.approx(expect, rel=1e-5)
+  assert set(metrics) == {"GAN", "GAN_Feat", "L1", "KLD"}
+  assert float(jnp.abs(jax.tree_util.tree_leaves(aux["grads"]["E"])[0]).max()) > 0
+
+
+def test_encoder_logvar_init_shifts_only_the_log_variance():
+  """`model.logvar_init` (not official, default 0): fc_var's output + the constant, i.e. its bias
+  initialised there; the parameters, mu and the official output at 0 are unchanged."""
+  from spade_jax.models.spade.encoder import ConvEncoder
+  x = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3), minval=-1, maxval=1)
+  official = ConvEncoder(ngf=2, crop_size=32, z_dim=4, norm_E="spectralnone")
+  shifted = ConvEncoder(ngf=2, crop_size=32, z_dim=4, norm_E="spectralnone", logvar_init=-2.0)
+  variables = official.init(jax.random.key(0), x, train=False)
+  assert jax.tree.structure(variables) == jax.tree.structure(shifted.init(jax.random.key(0), x, train=False))
+  (mu0, lv0), (mu1, lv1) = (net.apply(variables, x, train=False) for net in (official, shifted))
+  np.testing.assert_array_equal(mu0, mu1)
+  np.testing.assert_allclose(lv1, lv0 - 2.0, atol=1e-6)
+  from spade_jax.models.spade.checks import problems
+  config = load_config("spade/tiny")
+  assert config.model.logvar_init == 0.0 and problems(config) == []
+  config.model.logvar_init = -30.0
+  assert problems(config) == ["model.logvar_init=-30.0 must be in [-10, 5] (a log-variance)"]

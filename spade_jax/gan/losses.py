@@ -59,6 +59,12 @@ def feature_matching_loss(fake_outputs: Sequence, real_outputs: Sequence, lambda
   return total
 
 
+def l1_loss(fake: jax.Array, real: jax.Array, weight: float) -> jax.Array:
+  """weight · mean |fake − stop_grad(real)| over every pixel and channel (BicycleGAN's cVAE-GAN
+  reconstruction term; not in SPADE's official losses)."""
+  return jnp.mean(jnp.abs(fake.astype(jnp.float32) - jax.lax.stop_gradient(real).astype(jnp.float32))) * weight
+
+
 def kld_loss(mu: jax.Array, logvar: jax.Array) -> jax.Array:
   """-0.5 · Σ(1 + logvar − mu² − exp(logvar)), summed over batch and z (official: a sum, not a mean)."""
   return -0.5 * jnp.sum(1 + logvar - jnp.square(mu) - jnp.exp(logvar))

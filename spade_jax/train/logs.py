@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-LOSS_ORDER = ("GAN", "GAN_Feat", "VGG", "KLD", "D_Fake", "D_real")
+LOSS_ORDER = ("GAN", "GAN_Feat", "VGG", "L1", "KLD", "D_Fake", "D_real")
 
 
 # ----------------------------------------------------------------------------------------------

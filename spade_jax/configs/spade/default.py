@@ -26,6 +26,8 @@ def get_config() -> ml_collections.ConfigDict:
   m.num_upsampling_layers = "normal"  # normal | more | most
   m.use_vae = False
   m.z_dim = 256
+  m.logvar_init = 0.0  # not official: the VAE posterior's initial log-variance (added to fc_var's output;
+  #                      e.g. -2 starts z = mu + 0.37·eps, so z carries the photo from the first steps)
   m.num_D = 2
   m.n_layers_D = 4
   m.nhidden = 128  # SPADE hidden width (hard-coded 128 in the official code)
@@ -54,6 +56,8 @@ def get_config() -> ml_collections.ConfigDict:
   t.lambda_kld = 0.05
   t.kld_warmup_steps = 0  # not official: ramp lambda_kld linearly from 0 over N steps (0 = constant)
   t.kld_free_bits = 0.0  # not official: per-z-dimension KL floor in nats ("free bits"; 0 = off)
+  t.lambda_l1 = 0.0  # not official: weight of an L1 pixel loss between G(label, E(photo)) and the photo
+  #                    (BicycleGAN's cVAE-GAN reconstruction term; 0 = off)
   t.no_vgg_loss = False
   t.vgg_weights = ""  # path to torchvision vgg19 state dict (.pth) or converted .npz
   t.niter_decay_steps = 0  # linear lr decay over the last N steps (0 = constant lr, official default)

@@ -31,6 +31,7 @@ def problems(config, training: bool = True) -> list[str]:
     need(t[name] >= 0, f"train.{name}={t[name]} must be ≥ 0")
   need(t.gan_mode in GAN_MODES, f"train.gan_mode={t.gan_mode!r}: expected one of {', '.join(GAN_MODES)}")
   need(t.get("kld_warmup_steps", 0) >= 0, f"train.kld_warmup_steps={t.get('kld_warmup_steps')} must be ≥ 0")
+  need(t.get("lambda_l1", 0) >= 0, f"train.lambda_l1={t.get('lambda_l1')} must be ≥ 0")
   need(t.get("kld_free_bits", 0) >= 0, f"train.kld_free_bits={t.get('kld_free_bits')} must be ≥ 0")
   decay = int(t.get("niter_decay_steps", 0) or 0)
   need(0 <= decay <= int(config.total_steps),
@@ -48,6 +49,8 @@ def problems(config, training: bool = True) -> list[str]:
   for name in ("ngf", "ndf", "nhidden", "z_dim", "num_D", "n_layers_D", "output_nc"):
     if name in m:
       need(int(m[name]) >= 1, f"model.{name}={m[name]} must be ≥ 1")
+  need(-10.0 <= float(m.get("logvar_init", 0.0) or 0.0) <= 5.0,
+       f"model.logvar_init={m.get('logvar_init')} must be in [-10, 5] (a log-variance)")
   need(m.norm in MODULATIONS, f"model.norm={m.norm!r}: expected one of {', '.join(sorted(MODULATIONS))}")
   for name, parse in (("norm_G", parse_spade_norm), ("norm_D", parse_norm_string), ("norm_E", parse_norm_string)):
     try:

@@ -25,6 +25,7 @@ class ConvEncoder(nn.Module):
   crop_size: int = 256
   z_dim: int = 256
   norm_E: str = "spectralinstance"
+  logvar_init: float = 0.0  # added to fc_var's output: the posterior's initial log-variance (official 0)
   axis_name: Optional[str] = None
   w_init: Callable[..., Any] = kernel_init()
   dtype: Any = None
@@ -47,8 +48,10 @@ class ConvEncoder(nn.Module):
     x = lrelu(x)
     x = x.transpose(0, 3, 1, 2).reshape(b, -1)  # official flatten order (C, H, W)
     mu = Dense(self.z_dim, w_init=self.w_init, dtype=self.dtype, name="fc_mu")(x)
-    logvar = Dense(self.z_dim, w_init=self.w_init, dtype=self.dtype, name="fc_var")(x)
-    return mu.astype(jnp.float32), logvar.astype(jnp.float32)
+    logvar = Dense(self.z_dim, w_init=self.w_init, dtype=self.dtype, name="fc_var")(x).astype(jnp.float32)
+    if self.logvar_init:  # = fc_var's bias initialised at logvar_init (the same training dynamics)
+      logvar = logvar + self.logvar_init
+    return mu.astype(jnp.float32), logvar
 
 
 def reparameterize(mu: jax.Array, logvar: jax.Array, eps: jax.Array) -> jax.Array:

@@ -140,6 +140,8 @@ def g_step(model: SPADEModel, state: GANState, batch: dict, *,
       if vgg_fn is None:
         raise ValueError("train.no_vgg_loss is False but no VGG feature function was given")
       terms["VGG"] = losses.vgg_loss(vgg_fn, fake, real) * t.lambda_vgg
+    if t.get("lambda_l1", 0.0):
+      terms["L1"] = losses.l1_loss(fake, real, t.lambda_l1)
     if cfg.model.use_vae:
       terms["KLD"] = kld_term(cfg, extras["mu"], extras["logvar"], state.step) * kld_scale
     total = sum(terms.values())
