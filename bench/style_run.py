@@ -177,10 +177,10 @@ def main(argv=None) -> int:
   record["style_entropy_bits"] = h
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints")) if s.isdigit())
   record["probes"] = []
+  vae = bool(config.model.get("use_vae", False))  # SEAN: per-region codes, no posterior to probe
   for step in steps:
     family, state, _ = restore_state(config, workdir, step)
     row = {"step": step, "load": os.getloadavg()[0]}
-    vae = bool(config.model.get("use_vae", False))  # SEAN: per-region codes, no posterior to probe
     if vae:
       row["live"] = encoder_stats(family, state.variables["E"], data, tables, h)
     if vae and state.ema is not None:
@@ -208,14 +208,14 @@ def main(argv=None) -> int:
   record["final"] = {k: m.get(k) for k in keys}
   # EMA and BN re-estimation effects (SPADE#81): the style metrics of the last step with the live
   # generator and with the EMA weights on the live running BN statistics, next to `final` (EMA, BN
-  # statistics re-estimated on training batches: what eval.py uses).
-  fam, state, _ = restore_state(config, workdir, steps[-1])
+  # statistics re-estimated on training batches: what eval.py uses). `family, state`: the last step's,
+  # restored by the probe loop.
   record["final_sampling"] = {}
-  for name, variables in (("live", fam.sampling_variables(state.replace(ema=None))),
-                          ("ema_running_bn", fam.sampling_variables(state))):
+  for name, variables in (("live", family.sampling_variables(state.replace(ema=None))),
+                          ("ema_running_bn", family.sampling_variables(state))):
     if state.ema is None and name != "live":
       continue
-    sm = evaluate_generator(fam, variables, fam.config, os.path.join(workdir, "eval_sampling", name), fid=False,
+    sm = evaluate_generator(family, variables, family.config, os.path.join(workdir, "eval_sampling", name), fid=False,
                             save_images=False, style_classifier=args.classifier, log=lambda *_: None)
     record["final_sampling"][name] = {k: sm[k] for k in sm if k.startswith("style_accuracy")}
     print(f"sampling {name}: {record['final_sampling'][name]}", flush=True)

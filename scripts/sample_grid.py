@@ -124,7 +124,7 @@ def main(argv):
   style = spec.get("style_image")
   if named and style is None:
     raise app.UsageError(f"--style-names: this {family.name} model takes no style photo")
-  photos = style is not None and (style.required or FLAGS["style-source"].value == "photos" or named)
+  photos = style is not None and (style.required or FLAGS["style-source"].value == "photos")
   if named:
     styles = [images[i] for i in pick_by_style(named, wanted, table[index], FLAGS.rows)]
   elif photos:
