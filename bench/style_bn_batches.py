@@ -1,9 +1,10 @@
 """How many training batches the EMA generator's BN statistics are re-estimated on, and the style metrics (#19).
 
     .venv/bin/python bench/style_bn_batches.py --config configs/spade/synthetic_style.py \
-        --workdir runs/synthetic_style [--batches 0,4,16,64,256] [--out bench/results/style_bn_batches.json]
+        --workdir runs/synthetic_style [--step N] [--batches 0,4,16,64,256] \
+        [--set eval.style_code=mean] [--out bench/results/style_bn_batches.json]
 
-For each count K: the latest checkpoint's sampling weights as `eval.py` makes them (EMA params, BN statistics
+For each count K: the latest checkpoint's (or step N's) sampling weights as `eval.py` makes them (EMA params, BN statistics
 re-estimated on K training batches; K = 0: the live running statistics), then the eval harness without FID
 and mIoU (style accuracies, diversity). Writes JSON with the load average before and after.
 """
@@ -25,6 +26,7 @@ def main(argv=None) -> int:
   ap.add_argument("--config", required=True)
   ap.add_argument("--workdir", required=True)
   ap.add_argument("--set", action="append", help="config override key=value (as bench/style_run.py)")
+  ap.add_argument("--step", type=int, default=None, help="the checkpoint to score (default: the latest)")
   ap.add_argument("--batches", default="0,4,16,64,256")
   ap.add_argument("--classifier", default="weights/style_synthetic")
   ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "style_bn_batches.json"))
@@ -48,7 +50,7 @@ def main(argv=None) -> int:
             "jax": jax.__version__, "load_before": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "results": {}}
   for k in (int(x) for x in args.batches.split(",")):
-    family, variables, step = load_for_inference(config, args.workdir, None, bn_batches=k, log=lambda *_: None,
+    family, variables, step = load_for_inference(config, args.workdir, args.step, bn_batches=k, log=lambda *_: None,
                                                  return_step=True)
     m = evaluate_generator(family, variables, family.config, os.path.join(args.workdir, "eval_bn", str(k)), fid=False,
                            save_images=False, style_classifier=args.classifier, log=lambda *_: None)

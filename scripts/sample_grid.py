@@ -126,9 +126,13 @@ def main(argv):
     raise app.UsageError(f"--style-names: this {family.name} model takes no style photo")
   photos = style is not None and (style.required or FLAGS["style-source"].value == "photos")
   if named:
-    styles = [images[i] for i in pick_by_style(named, wanted, table[index], FLAGS.rows)]
+    picked = list(pick_by_style(named, wanted, table[index], FLAGS.rows))
   elif photos:
-    styles = list(images[FLAGS.rows:FLAGS.rows + FLAGS.styles])
+    picked = list(range(FLAGS.rows, FLAGS.rows + FLAGS.styles))
+  else:
+    picked = None
+  if picked is not None:
+    styles = [images[i] for i in picked]
   else:
     styles = [None] * FLAGS.styles if family.multimodal else []
   rng = jax.random.key(FLAGS.seed)
@@ -137,8 +141,11 @@ def main(argv):
     inputs = {"label": lab}
     if "instance" in spec:
       inputs["instance"] = inst
-    if style is not None:
-      inputs["style_image"] = style
+    if style is not None:  # photo k's style, as the eval harness's cross test (SEAN: its codes under its labels)
+      source = {"label": labels[picked[k]][None], "style_image": style}
+      if "instance" in spec:
+        source["instance"] = instances[picked[k]][None]
+      inputs = family.cross_inputs(variables, inputs, source)
     return syn.generate(family, variables, inputs, rng=jax.random.fold_in(rng, k) if family.multimodal else None)
 
   grid = build_grid(labels[rows], instances[rows], images[rows], styles, gen, palette(cfg))

@@ -20,7 +20,7 @@ from spade_jax import models
 from spade_jax.configs import common
 from spade_jax.evaluate import style as st
 from spade_jax.evaluate.loop import evaluate_generator
-from spade_jax.models.base import Input
+from spade_jax.models.base import Family, Input
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 16
@@ -118,6 +118,8 @@ class CopyStyle:
 
   def eval_protocol(self):
     return {"generation": "copy"}
+
+  cross_inputs = Family.cross_inputs  # the default: B's style photo replaces A's
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +253,94 @@ def test_encoder_logvar_init_shifts_only_the_log_variance():
   assert config.model.logvar_init == 0.0 and problems(config) == []
   config.model.logvar_init = -30.0
   assert problems(config) == ["model.logvar_init=-30.0 must be in [-10, 5] (a log-variance)"]
+
+
+def test_style_code_mean_uses_the_posterior_mean(harness):
+  """`eval.style_code` (default "sample", official): "mean" generates from a style photo with z = mu,
+  so every draw gives the image of z = mu; "sample" draws mu + σ·eps per call; random z is unchanged."""
+  from spade_jax.data.pipeline import make_iterator
+  from spade_jax.models.spade.checks import problems
+  config = harness["config"].copy_and_resolve_references()
+  assert config.eval.style_code == "sample"
+  family = models.build(config)
+  variables = family.sampling_variables(family.init_state(jax.random.PRNGKey(0)))
+  batch = next(iter(make_iterator(config, "val")))
+  inputs = family.eval_inputs(batch)
+  (mu, _), _ = family.model.encode(variables["E"], jnp.asarray(batch["image"]), train=False)
+  at_mu = family.generate(variables, {k: v for k, v in inputs.items() if k != "style_image"} | {"z": mu})
+  k1, k2 = jax.random.key(1), jax.random.key(2)
+  sampled = [family.generate(variables, inputs, k) for k in (k1, k2)]
+  assert float(jnp.abs(sampled[0] - sampled[1]).max()) > 1e-3
+  assert float(jnp.abs(sampled[0] - at_mu).max()) > 1e-3
+  config = config.copy_and_resolve_references()  # the family keeps its config object
+  config.eval.style_code = "mean"
+  mean_family = models.build(config)
+  assert mean_family.posterior_mean and not family.posterior_mean
+  for k in (k1, k2):
+    np.testing.assert_allclose(mean_family.generate(variables, inputs, k), at_mu, atol=1e-6)
+  no_photo = family.diversity_inputs(batch)
+  np.testing.assert_array_equal(mean_family.generate(variables, no_photo, k1), family.generate(variables, no_photo, k1))
+  assert "z = the posterior mean" in mean_family.eval_protocol()["generation"]
+  assert problems(config) == []
+  config.eval.style_code = "median"
+  assert problems(config) == ["eval.style_code='median': expected one of sample, mean"]
+
+
+def test_encoder_lr_mult_scales_only_the_encoder_steps(harness):
+  """`train.lr_E_mult` (not official, default 1): E's Adam step × the factor, G's unchanged; the
+  optimiser state changes shape, so a checkpoint of the other setting is named as a difference."""
+  from spade_jax.data.pipeline import make_iterator
+  from spade_jax.models.spade.checks import problems
+  from spade_jax.models.spade.step import g_step
+  base = harness["config"].copy_and_resolve_references()
+  assert base.train.lr_E_mult == 1.0
+  batch = {k: jnp.asarray(v) for k, v in next(iter(make_iterator(base, "train"))).items()
+           if k in ("label", "instance", "image")}
+  deltas, families = {}, {}
+  for mult in (1.0, 3.0):
+    config = base.copy_and_resolve_references()
+    config.train.lr_E_mult = mult
+    family = families[mult] = models.build(config)
+    state = family.init_state(jax.random.PRNGKey(0))
+    before = jax.tree.map(np.asarray, {k: state.variables[k]["params"] for k in ("G", "E")})
+    new, _, _ = jax.jit(lambda s, b: g_step(family.model, s, b))(state, batch)
+    deltas[mult] = jax.tree.map(lambda a, b: np.asarray(a) - b, {k: new.variables[k]["params"] for k in ("G", "E")},
+                                before)
+  for a, b in zip(jax.tree.leaves(deltas[1.0]["G"]), jax.tree.leaves(deltas[3.0]["G"])):
+    np.testing.assert_array_equal(a, b)
+  e1, e3 = jax.tree.leaves(deltas[1.0]["E"]), jax.tree.leaves(deltas[3.0]["E"])
+  assert max(float(np.abs(x).max()) for x in e1) > 1e-6
+  for a, b in zip(e1, e3):
+    np.testing.assert_allclose(b, 3.0 * a, rtol=1e-5, atol=1e-9)
+  assert families[1.0].state_differences(base, families[3.0].config) == [
+      "train.lr_E_mult != 1 (checkpoint False, now True)"]
+  config = base.copy_and_resolve_references()
+  config.train.lr_E_mult = 0.0
+  assert problems(config) == ["train.lr_E_mult=0.0 must be positive"]
+
+
+def test_encoder_width_option():
+  """`model.ngf_E` (not official, default 0 = model.ngf): the encoder's width alone."""
+  from spade_jax.models.spade.checks import problems
+  from spade_jax.models.spade.factory import build_encoder
+  config = load_config("spade/tiny")
+  config.model.use_vae = True
+  assert config.model.ngf_E == 0 and build_encoder(config).ngf == config.model.ngf
+  config.model.ngf_E = 3 * config.model.ngf
+  assert build_encoder(config).ngf == 3 * config.model.ngf
+  config.model.ngf_E = -1
+  assert problems(config) == ["model.ngf_E=-1 must be ≥ 0 (0 = model.ngf)"]
+
+
+def test_default_cross_inputs_put_the_style_photo_of_b_in_a(harness):
+  """`Family.cross_inputs` (the cross test, `sample_grid.py`): B's style photo replaces A's, or is added
+  where A's inputs have none; B's label map never leaks into A's."""
+  family = models.build(harness["config"])
+  lab_a, lab_b = np.zeros((1, 4, 4), np.int32), np.ones((1, 4, 4), np.int32)
+  photo_a, photo_b = np.zeros((1, 4, 4, 3), np.float32), np.ones((1, 4, 4, 3), np.float32)
+  b = {"label": lab_b, "instance": lab_b, "style_image": photo_b}
+  for a in ({"label": lab_a, "instance": lab_a, "style_image": photo_a}, {"label": lab_a, "instance": lab_a}):
+    out = family.cross_inputs({}, a, b)
+    assert set(out) == {"label", "instance", "style_image"}
+    assert out["style_image"] is photo_b and out["label"] is lab_a and out["instance"] is lab_a
+  assert family.cross_inputs({}, {"label": lab_a}, {"label": lab_b}) == {"label": lab_a}

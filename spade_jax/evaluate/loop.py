@@ -16,9 +16,10 @@ Protocol (frozen; written into every `metrics.json`):
   * style (with `eval.style_classifier`, on datasets whose records carry their style: the synthetic
     landscapes): the classifier of `evaluate/style.py` names the (time of day, season) of generated
     images; `style_accuracy` (style from the paired photo: the family's `eval_inputs`),
-    `style_accuracy_random` (multimodal families: `diversity_inputs`, scored against the paired photo),
+    `style_accuracy_random` (multimodal families: `diversity_inputs`; a generator given no style at all,
+    e.g. SEAN's mean codes: its own images; scored against the paired photo),
     `style_accuracy_cross` (the label map of A with the photo of B, B = the record one batch earlier,
-    scored against B: the family's image inputs of `input_spec` swapped) and `style_accuracy_real`
+    scored against B: `Family.cross_inputs`, by default the image inputs of `input_spec` swapped) and `style_accuracy_real`
     (the real photos: the ceiling); the exact wording is `style.PROTOCOL`.
 """
 
@@ -125,9 +126,9 @@ def evaluate_generator(family, variables: dict, config, out_dir: str, *, segment
 
   @jax.jit
   def gen_cross(variables, batch, style_batch, rng):
-    """The label map (and instances) of `batch` with the style photos of `style_batch`."""
-    inputs, other = family.eval_inputs(batch), family.eval_inputs(style_batch)
-    return family.generate(variables, {**inputs, **{k: other[k] for k in photo_inputs & set(inputs)}}, rng)
+    """The label map (and instances) of `batch` in the style of `style_batch` (`Family.cross_inputs`)."""
+    inputs = family.cross_inputs(variables, family.eval_inputs(batch), family.eval_inputs(style_batch))
+    return family.generate(variables, inputs, rng)
 
   guided = None  # whether the eval inputs carry a style photo (found on the first batch)
   previous = None  # (the previous batch's inputs, mask, index): the cross-style test's style photos
@@ -219,7 +220,9 @@ def _fmt(x, spec: str = ".3f") -> str:
 
 def _style_scores(style, batch, mask, fake, samples, style_guided: bool) -> None:
   """Scores one batch: the real photos, the generated images (when their style came from the paired
-  photo) and the first random-code sample, all against the paired photo's style."""
+  photo) and the first random-code sample, all against the paired photo's style. A generator given
+  neither a style photo nor random codes (SEAN's mean codes) is the chance level itself: its images
+  are the `random` test."""
   predict, _, table, scores_ = style
   target = table[np.asarray(batch["index"])[mask]]
   scores_.add("real", predict(np.asarray(batch["image"])[mask]), target)
@@ -227,3 +230,5 @@ def _style_scores(style, batch, mask, fake, samples, style_guided: bool) -> None
     scores_.add("paired", predict(fake), target)
   if samples:
     scores_.add("random", predict(np.asarray(samples[0])[mask]), target)
+  elif not style_guided:
+    scores_.add("random", predict(fake), target)

@@ -201,8 +201,9 @@ PROTOCOL = ("StyleNet (python -m spade_jax.evaluate.style) on uint8-quantised im
             "fraction of val images whose predicted (time of day, season) both equal the target's "
             "(per-attribute rates in `style`); target = the true style of a val photo from its record "
             "name. style_accuracy: label map + its paired photo as style, target that photo; "
-            "style_accuracy_random: label map + random codes (the family's diversity inputs), target "
-            "the paired photo (the chance level without a style); style_accuracy_real: the real val "
+            "style_accuracy_random: label map + random codes (the family's diversity inputs), or the "
+            "output of a setting given no style at all (SEAN's mean codes), target the paired photo "
+            "(the chance level without a style); style_accuracy_real: the real val "
             "photos (the ceiling); style_accuracy_cross: label map of image A with the photo of image B "
             "as style (B = the record one batch earlier, so the first batch is not scored), target B")
 

@@ -148,6 +148,22 @@ def test_generate_from_codes_equals_generate_from_the_photo(tiny):
   assert np.abs(d - b).max() > 0  # ... and the noise does matter (tiny random weights: noise_var ≠ 0)
 
 
+def test_cross_inputs_encode_the_style_photo_under_its_own_label_map(tiny):
+  """The style metric's cross test: label map A with photo B's codes read under B's label map (the
+  whole-photo rule without mean codes: a class B lacks gets a zero code), not A's regions of B."""
+  family, variables, label, image = tiny
+  a = {"label": label[:1], "instance": label[:1], "style_image": image[:1]}  # no water
+  b = {"label": label[1:], "instance": label[1:], "style_image": image[1:]}  # water on the left
+  out = jax.jit(family.cross_inputs)(variables, b, a)  # label map B (water), photo A's style
+  assert set(out) == {"label", "instance", "styles"}
+  np.testing.assert_array_equal(out["label"], label[1:])
+  codes_a, has_a = family.encode_styles(variables, image[:1], label[:1])
+  np.testing.assert_allclose(out["styles"], codes_a, atol=1e-6)
+  assert not has_a[0, 5] and not np.asarray(out["styles"])[0, 5].any()  # B's water: zero code
+  under_b, _ = family.encode_styles(variables, image[:1], label[1:])  # the old swap: A's photo, B's regions
+  assert np.abs(np.asarray(out["styles"]) - under_b).max() > 1e-4
+
+
 def test_compose_styles_fallback_order(tiny):
   """A whole-photo style: the photo's code → the mean code → the target's own; per-class: mix_styles."""
   family, variables, label, image = tiny
@@ -304,7 +320,21 @@ def test_mean_codes_command_writes_next_to_the_checkpoints(tmp_path, capsys):
   cfg = config.copy_and_resolve_references()
   cfg.eval.save_images = False
   cfg.data.name, cfg.data.data_dir = "synthetic", str(tmp_path / "landscapes")  # the harness reads a split
+  from spade_jax.evaluate import style as st  # the style metrics, as for the VAE (#19 part 4)
+  size = cfg.data.crop_size
+  st.save(str(tmp_path / "cls"), st.StyleNet(4).init(jax.random.key(3), np.zeros((1, size, size, 3), np.float32)),
+          {"width": 4, "resolution": [size, size]})
+  cfg.eval.style_classifier = str(tmp_path / "cls")
+  cfg.batch_size = 2  # two val batches: the cross test (photo of the batch before) scores the second
   summary = restore.evaluate(cfg, str(workdir), fid=False, log=lambda *a: None)
+  rec, mean = summary["settings"]["reconstruction"], summary["settings"]["mean_codes"]
+  assert {k: v["images"] for k, v in rec["style"].items() if k != "classifier_real_val_accuracy"} == \
+      {"real": rec["num_images"], "paired": rec["num_images"], "cross": rec["style"]["cross"]["images"]}
+  assert 0 < rec["style"]["cross"]["images"] < rec["num_images"] and rec["style_accuracy_random"] is None
+  # mean codes: no style photo, no random codes: its images are the chance level (the `random` test)
+  assert mean["style_accuracy"] is None and mean["style_accuracy_cross"] is None
+  assert mean["style"]["random"]["images"] == mean["num_images"] and 0 <= mean["style_accuracy_random"] <= 1
+  assert mean["style_accuracy_real"] == rec["style_accuracy_real"]
   assert set(summary["settings"]) == {"reconstruction", "mean_codes"} and summary["step"] == 1
   assert json.loads((workdir / "eval" / "1" / "metrics.json").read_text()) == summary
   per = {n: json.loads((workdir / "eval" / "1" / n / "metrics.json").read_text()) for n in summary["settings"]}

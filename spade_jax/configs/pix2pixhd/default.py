@@ -70,4 +70,6 @@ def get_config() -> ml_collections.ConfigDict:
   e.fid_weights = ""
   e.diversity_samples = 2
   e.save_images = True
+  e.style_classifier = ""  # style metrics (synthetic landscapes): a directory from `python -m
+  #                          spade_jax.evaluate.style`; "" = none
   return c

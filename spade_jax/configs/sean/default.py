@@ -60,6 +60,8 @@ def get_config() -> ml_collections.ConfigDict:
   e.segmenter = ""
   e.fid_weights = ""
   e.save_images = True
+  e.style_classifier = ""  # style metrics (synthetic landscapes): a directory from `python -m
+  #                          spade_jax.evaluate.style`; "" = none
   e.style = "both"  # both | reconstruction (style from the paired photo) | mean (mean codes per class);
   #                   both: the harness writes eval/<step>/{reconstruction,mean_codes}/metrics.json
   e.mean_codes = ""  # mean style codes file for eval.style=mean ("" = mean_style_codes.npz in the workdir)

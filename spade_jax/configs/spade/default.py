@@ -26,6 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.num_upsampling_layers = "normal"  # normal | more | most
   m.use_vae = False
   m.z_dim = 256
+  m.ngf_E = 0  # not official: the VAE encoder's width (0 = model.ngf, the official ConvEncoder's)
   m.logvar_init = 0.0  # not official: the VAE posterior's initial log-variance (added to fc_var's output;
   #                      e.g. -2 starts z = mu + 0.37·eps, so z carries the photo from the first steps)
   m.num_D = 2
@@ -56,6 +57,7 @@ def get_config() -> ml_collections.ConfigDict:
   t.lambda_kld = 0.05
   t.kld_warmup_steps = 0  # not official: ramp lambda_kld linearly from 0 over N steps (0 = constant)
   t.kld_free_bits = 0.0  # not official: per-z-dimension KL floor in nats ("free bits"; 0 = off)
+  t.lr_E_mult = 1.0  # not official: the encoder's learning rate as a multiple of G's (1 = official)
   t.lambda_l1 = 0.0  # not official: weight of an L1 pixel loss between G(label, E(photo)) and the photo
   #                    (BicycleGAN's cVAE-GAN reconstruction term; 0 = off)
   t.no_vgg_loss = False
@@ -72,6 +74,9 @@ def get_config() -> ml_collections.ConfigDict:
   e.fid_weights = ""  # FID Inception file ("" = $SPADE_FID_WEIGHTS or weights/fid_inception/default_1.pt)
   e.style_classifier = ""  # style metrics (synthetic landscapes): a directory from `python -m
   #                          spade_jax.evaluate.style`; "" = none
+  e.style_code = "sample"  # VAE style from a photo, wherever G is given one (eval, sample_grid, paint):
+  #                   "sample" = z = mu + σ·eps, a fresh eps per call (official test.py); "mean" = z = mu, the
+  #                   posterior mean (not official; BicycleGAN's test-time choice: one photo, one image)
   e.diversity_samples = 2  # random-z samples per label map for the diversity score (VAE models)
   e.save_images = True
   return c

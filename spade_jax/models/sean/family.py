@@ -202,10 +202,21 @@ class SEANFamily(LabelMapFamily):
 
   def eval_protocol(self) -> dict:
     if self.eval_style == "mean":
-      return {"generation": "label map + mean style codes per class (over the training set)",
-              "style_setting": "mean codes"}
+      return {"generation": "label map + mean style codes per class (the mean codes file; by default over "
+                            "the val photos)", "style_setting": "mean codes"}
     return {"generation": "label map + the paired real photo as the style image: reconstruction, as SEAN "
-                          "reports (ZPdesu/SEAN#8)", "style_setting": "reconstruction"}
+                          "reports (ZPdesu/SEAN#8)", "style_setting": "reconstruction",
+            "style_cross": "the per-region codes of photo B under B's own label map; a class B lacks gets "
+                           "a zero code (the whole-photo rule without mean codes or A's photo)"}
+
+  def cross_inputs(self, variables, inputs, style_inputs):
+    """Photo B's style for label map A as a user restyles a scene: B's codes encoded under B's own label
+    map (not A's regions of B's pixels); a class B lacks keeps the encoder's zero code."""
+    if "style_image" not in style_inputs:
+      return super().cross_inputs(variables, inputs, style_inputs)
+    seg = self.model.semantics({"label": style_inputs["label"], "instance": style_inputs.get("instance")})
+    codes, _ = self.model.encode_styles(variables["G"], style_inputs["style_image"], seg)
+    return {**{k: v for k, v in inputs.items() if k != "style_image"}, "styles": codes}
 
   # ----- region styles -----
   def encode_styles(self, variables: dict, image, labels, instance=None) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+STYLE_CODES = ("sample", "mean")  # eval.style_code: z from a style photo (see configs/spade/default.py)
+
 
 def problems(config, training: bool = True) -> list[str]:
   from spade_jax.data.dataset import PRESETS
@@ -32,6 +34,7 @@ def problems(config, training: bool = True) -> list[str]:
   need(t.gan_mode in GAN_MODES, f"train.gan_mode={t.gan_mode!r}: expected one of {', '.join(GAN_MODES)}")
   need(t.get("kld_warmup_steps", 0) >= 0, f"train.kld_warmup_steps={t.get('kld_warmup_steps')} must be ≥ 0")
   need(t.get("lambda_l1", 0) >= 0, f"train.lambda_l1={t.get('lambda_l1')} must be ≥ 0")
+  need(t.get("lr_E_mult", 1.0) > 0, f"train.lr_E_mult={t.get('lr_E_mult')} must be positive")
   need(t.get("kld_free_bits", 0) >= 0, f"train.kld_free_bits={t.get('kld_free_bits')} must be ≥ 0")
   decay = int(t.get("niter_decay_steps", 0) or 0)
   need(0 <= decay <= int(config.total_steps),
@@ -49,6 +52,7 @@ def problems(config, training: bool = True) -> list[str]:
   for name in ("ngf", "ndf", "nhidden", "z_dim", "num_D", "n_layers_D", "output_nc"):
     if name in m:
       need(int(m[name]) >= 1, f"model.{name}={m[name]} must be ≥ 1")
+  need(int(m.get("ngf_E", 0) or 0) >= 0, f"model.ngf_E={m.get('ngf_E')} must be ≥ 0 (0 = model.ngf)")
   need(-10.0 <= float(m.get("logvar_init", 0.0) or 0.0) <= 5.0,
        f"model.logvar_init={m.get('logvar_init')} must be in [-10, 5] (a log-variance)")
   need(m.norm in MODULATIONS, f"model.norm={m.norm!r}: expected one of {', '.join(sorted(MODULATIONS))}")
@@ -61,6 +65,11 @@ def problems(config, training: bool = True) -> list[str]:
     latent_size(int(d.crop_size), float(d.aspect_ratio), m.num_upsampling_layers)
   except ValueError as e:
     out.append(str(e))
+
+  # evaluation / inference
+  e = config.get("eval") or {}
+  need(e.get("style_code", "sample") in STYLE_CODES,
+       f"eval.style_code={e.get('style_code')!r}: expected one of {', '.join(STYLE_CODES)}")
 
   # data
   need(d.name in FORMATS + NAMES, f"data.name={d.name!r}: expected one of {', '.join(FORMATS + NAMES)}")

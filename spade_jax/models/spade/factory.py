@@ -37,6 +37,6 @@ def build_encoder(config, axis_name: Optional[str] = None) -> Optional[ConvEncod
   m = config.model
   if not m.use_vae:
     return None
-  return ConvEncoder(ngf=m.ngf, crop_size=config.data.crop_size, z_dim=m.z_dim, norm_E=m.norm_E,
-                     logvar_init=float(m.get("logvar_init", 0.0) or 0.0), axis_name=axis_name,
+  return ConvEncoder(ngf=int(m.get("ngf_E", 0) or 0) or m.ngf, crop_size=config.data.crop_size, z_dim=m.z_dim,
+                     norm_E=m.norm_E, logvar_init=float(m.get("logvar_init", 0.0) or 0.0), axis_name=axis_name,
                      w_init=_init(config), dtype=compute_dtype(config))

@@ -34,6 +34,9 @@ class SPADEFamily(LabelMapFamily):
     ema = select_fields(d, ("train.ema_decay",))
     if ema:  # the EMA copy is part of the state when the decay is positive
       sig["train.ema_decay > 0"] = float(ema["train.ema_decay"] or 0) > 0
+    mult = select_fields(d, ("train.lr_E_mult",))
+    if mult:  # an encoder lr multiplier ≠ 1 adds a (masked scale) node to the G optimiser's state
+      sig["train.lr_E_mult != 1"] = float(mult["train.lr_E_mult"]) != 1.0
     return sig
 
   @classmethod
@@ -149,9 +152,18 @@ class SPADEFamily(LabelMapFamily):
     if self.config.model.use_vae and inputs.get("z") is None and rng is None:
       raise ValueError("a VAE generator needs `z` or `rng` (random z, or the noise of the style encoding)")
     seg = self.model.semantics({"label": inputs["label"], "instance": inputs.get("instance")})
+    eps = None
+    if self.posterior_mean and inputs.get("z") is None and inputs.get("style_image") is not None:
+      eps = np.zeros((len(inputs["label"]), self.config.model.z_dim), np.float32)  # z = mu
     fake, _, _ = self.model.generate(variables, seg, image=inputs.get("style_image"), z=inputs.get("z"),
-                                     rng=rng, train=False)
+                                     eps=eps, rng=rng, train=False)
     return fake
+
+  @property
+  def posterior_mean(self) -> bool:
+    """`eval.style_code == "mean"`: a VAE style photo gives z = mu (no draw), so one photo, one image."""
+    e = self.config.get("eval") or {}
+    return bool(self.config.model.use_vae) and e.get("style_code", "sample") == "mean"
 
   def eval_inputs(self, batch: dict) -> dict:
     out = self.labels_and_instances(batch)
@@ -172,7 +184,8 @@ class SPADEFamily(LabelMapFamily):
 
   def eval_protocol(self) -> dict:
     if self.config.model.use_vae:
-      gen = "style-guided from the paired real image (VAE encoder)"
+      code = "z = the posterior mean" if self.posterior_mean else "z = mu + σ·eps, one draw per image"
+      gen = f"style-guided from the paired real image (VAE encoder; {code})"
     elif self.model.region_styles:
       gen = "per-region style codes from the paired real image (SEAN reconstruction setting)"
     else:

@@ -42,10 +42,20 @@ def schedules(config) -> tuple[optax.Schedule, optax.Schedule]:
   return tuple(gan_state.linear_decay(lr, config.total_steps, decay) for lr in learning_rates(config))
 
 
+def encoder_lr_mult(config) -> float:
+  """`train.lr_E_mult` (not official; 1 = E at G's learning rate, as officially)."""
+  return float(config.train.get("lr_E_mult", 1.0))
+
+
 def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-  """Adam for G(+E) and for D with the official betas, eps 1e-8, no weight decay."""
+  """Adam for G(+E) and for D with the official betas, eps 1e-8, no weight decay. With
+  `train.lr_E_mult` ≠ 1 the encoder's Adam steps are scaled by it (its learning rate × the factor)."""
   t = config.train
-  return tuple(optax.adam(s, b1=t.beta1, b2=t.beta2, eps=1e-8) for s in schedules(config))
+  g_tx, d_tx = (optax.adam(s, b1=t.beta1, b2=t.beta2, eps=1e-8) for s in schedules(config))
+  mult = encoder_lr_mult(config)
+  if mult != 1.0:
+    g_tx = optax.chain(g_tx, optax.masked(optax.scale(mult), lambda p: {k: k == "E" for k in p}))
+  return g_tx, d_tx
 
 
 def kld_weight(config, step) -> jax.Array:
