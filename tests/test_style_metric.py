@@ -119,6 +119,7 @@ class CopyStyle:
   def eval_protocol(self):
     return {"generation": "copy"}
 
+  photo_inputs = Family.photo_inputs
   cross_inputs = Family.cross_inputs  # the default: B's style photo replaces A's
 
 

@@ -19,8 +19,8 @@ Protocol (frozen; written into every `metrics.json`):
     `style_accuracy_random` (multimodal families: `diversity_inputs`; a generator given no style at all,
     e.g. SEAN's mean codes: its own images; scored against the paired photo),
     `style_accuracy_cross` (the label map of A with the photo of B, B = the record one batch earlier,
-    scored against B: `Family.cross_inputs`, by default the image inputs of `input_spec` swapped) and `style_accuracy_real`
-    (the real photos: the ceiling); the exact wording is `style.PROTOCOL`.
+    scored against B: `Family.cross_inputs`, by default the image inputs of `input_spec` swapped) and
+    `style_accuracy_real` (the real photos: the ceiling); the exact wording is `style.PROTOCOL`.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def evaluate_generator(family, variables: dict, config, out_dir: str, *, segment
     style = (*style_lib.load(style_classifier, what), style_lib.style_table(source, what),
              style_lib.StyleScores())
     style_lib.check_resolution(style[1], family.image_hw, what)
-  photo_inputs = {i.name for i in family.input_spec() if i.kind == "image"}  # style photos
+  photo_inputs = family.photo_inputs()  # style photos
   n_random = max(diversity_samples, 1 if style is not None else 0) if multimodal else 0
 
   @jax.jit

@@ -218,12 +218,15 @@ class Family:
     """Inputs for the diversity score (multimodal families): what varies comes from the RNG."""
     return self.eval_inputs(batch)
 
+  def photo_inputs(self) -> set[str]:
+    """The names of `input_spec`'s image inputs (style photos)."""
+    return {i.name for i in self.input_spec() if i.kind == "image"}
+
   def cross_inputs(self, variables: dict, inputs: dict, style_inputs: dict) -> dict:
     """The style metric's cross test (traced under jit): `inputs` (the eval inputs of image A) with the
-    style of `style_inputs` (image B's). Default: B's style photos (`input_spec`'s image inputs)
-    replace A's (or are added, where A has none)."""
-    photos = {i.name for i in self.input_spec() if i.kind == "image"}
-    return {**inputs, **{k: style_inputs[k] for k in photos & set(style_inputs)}}
+    style of `style_inputs` (image B's). Default: B's style photos (`photo_inputs`) replace A's (or
+    are added, where A has none)."""
+    return {**inputs, **{k: style_inputs[k] for k in self.photo_inputs() & set(style_inputs)}}
 
   def example_inputs(self, batch: dict) -> dict:
     """Every input of `input_spec()`, filled from a data batch (or zeros): what the contract test

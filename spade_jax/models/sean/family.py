@@ -214,8 +214,8 @@ class SEANFamily(LabelMapFamily):
     map (not A's regions of B's pixels); a class B lacks keeps the encoder's zero code."""
     if "style_image" not in style_inputs:
       return super().cross_inputs(variables, inputs, style_inputs)
-    seg = self.model.semantics({"label": style_inputs["label"], "instance": style_inputs.get("instance")})
-    codes, _ = self.model.encode_styles(variables["G"], style_inputs["style_image"], seg)
+    codes, _ = _encode(self, variables["G"], style_inputs["style_image"], style_inputs["label"],
+                       style_inputs.get("instance"))
     return {**{k: v for k, v in inputs.items() if k != "style_image"}, "styles": codes}
 
   # ----- region styles -----
